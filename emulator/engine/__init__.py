@@ -1,0 +1,1 @@
+"""Deterministic fake model output: neutral request/result types, token counting, generation."""

@@ -1,0 +1,219 @@
+"""The fake model: deterministic text, thinking, tool calls and JSON for a neutral ChatRequest.
+
+Everything is drawn from a digest of (server seed, model, conversation, `seed` parameter), so the
+same conversation always gets the same answer; `max_tokens` and `stop` only cut that answer.
+Tool use is predictable: with tools and `tool_choice` auto, the model calls a tool when the last
+message is the user's, and answers in text once it has a tool result.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Any
+
+from faker import Faker
+
+from emulator.engine import tokens
+from emulator.engine.schema_faker import SchemaFaker
+from emulator.engine.types import (
+    ChatRequest,
+    ChatResult,
+    Completion,
+    FinishReason,
+    Message,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from emulator.seeds import Seeds
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_JSON_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string"},
+        "points": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 4},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["answer", "points", "confidence"],
+}
+
+
+class Writer:
+    """Faker instances per locale, created once and re-seeded for every use. The server is
+    single-threaded and generation never awaits, so re-seeding a shared instance is safe."""
+
+    def __init__(self) -> None:
+        self._fakers: dict[str, Faker] = {}
+
+    def faker(self, locale: str, seed: int) -> Faker:
+        fake = self._fakers.get(locale)
+        if fake is None:
+            fake = self._fakers[locale] = Faker(locale)
+        fake.seed_instance(seed)
+        return fake
+
+    def prose(self, locale: str, rng: random.Random, words: int) -> str:
+        fake = self.faker(locale, rng.getrandbits(64))
+        sentences: list[str] = []
+        written = 0
+        while written < words:
+            size = rng.randint(6, 14)
+            sentence = str(fake.sentence(nb_words=size))
+            if locale == "zh_CN":
+                sentence = sentence.rstrip(".") + rng.choice("。。。，！？")
+            sentences.append(sentence)
+            written += size
+        return ("" if locale == "zh_CN" else " ").join(sentences)
+
+
+class Engine:
+    """Turns a ChatRequest into a ChatResult, deterministically."""
+
+    def __init__(self, seeds: Seeds) -> None:
+        self.seeds = seeds
+        self.writer = Writer()
+
+    def conversation_digest(self, request: ChatRequest) -> bytes:
+        transcript = [
+            [m.role, m.text, [[c.name, c.arguments] for c in m.tool_calls], m.tool_call_id]
+            for m in request.messages
+        ]
+        return self.seeds.digest(
+            "chat",
+            request.model.id,
+            json.dumps(transcript, ensure_ascii=False),
+            json.dumps([t.name for t in request.tools]),
+            request.seed,
+        )
+
+    def complete(self, request: ChatRequest, input_tokens: int | None = None) -> ChatResult:
+        """The answer; `input_tokens` saves a recount when the caller already has it."""
+        digest = self.conversation_digest(request)
+        if input_tokens is None:
+            input_tokens = tokens.prompt_tokens(request.messages, request.tools)
+        locale = _locale(request.messages)
+        choices = tuple(
+            self._choice(request, digest, index, locale, input_tokens) for index in range(request.n)
+        )
+        output = sum(_output_tokens(c) for c in choices)
+        reasoning = sum(tokens.count(c.reasoning) for c in choices)
+        usage = Usage(input_tokens=input_tokens, output_tokens=output, reasoning_tokens=reasoning)
+        return ChatResult(choices=choices, usage=usage)
+
+    def _choice(
+        self, request: ChatRequest, digest: bytes, index: int, locale: str, input_tokens: int
+    ) -> Completion:
+        rng = random.Random(int.from_bytes(self.seeds.digest(digest, "choice", index)[:8], "big"))
+        answer_cap = request.max_tokens if request.max_tokens is not None else 1 << 30
+
+        reasoning_pieces: tuple[str, ...] = ()
+        if request.thinking:
+            budget = request.thinking_budget or request.model.max_thinking_budget
+            if request.max_tokens_cover_thinking:
+                budget = min(budget, answer_cap)
+            reasoning, _ = _cut(self.writer.prose(locale, rng, rng.randint(20, 70)), budget)
+            reasoning_pieces = _pieces(reasoning, rng)
+            if request.max_tokens_cover_thinking:
+                answer_cap -= tokens.count(reasoning)
+
+        tool = _pick_tool(request, rng)
+        if tool is not None and answer_cap > 0:
+            call = self._tool_call(tool, digest, index, rng)
+            return Completion((), reasoning_pieces, (call,), "tool_calls", signature=self._sig(digest))
+
+        text = self._answer_text(request, rng, locale, input_tokens)
+        finish: FinishReason = "stop"
+        stop_sequence = None
+        for stop in request.stop:
+            at = text.find(stop) if stop else -1
+            if at >= 0 and (stop_sequence is None or at < text.find(stop_sequence)):
+                stop_sequence = stop
+        if stop_sequence is not None:
+            text = text[: text.find(stop_sequence)]
+        text, truncated = _cut(text, max(answer_cap, 0))
+        if truncated:
+            finish, stop_sequence = "length", None
+        return Completion(
+            _pieces(text, rng),
+            reasoning_pieces,
+            (),
+            finish,
+            stop_sequence=stop_sequence,
+            signature=self._sig(digest) if reasoning_pieces else "",
+        )
+
+    def _answer_text(
+        self, request: ChatRequest, rng: random.Random, locale: str, input_tokens: int
+    ) -> str:
+        fmt = request.response_format
+        if fmt.kind != "text":
+            schema = fmt.schema if fmt.kind == "json_schema" and fmt.schema else _JSON_OBJECT_SCHEMA
+            fake = self.writer.faker(locale, rng.getrandbits(64))
+            return json.dumps(SchemaFaker(schema, rng, fake).instance(), ensure_ascii=False)
+        words = rng.randint(12, 48) + min(150, input_tokens // 200)
+        return self.writer.prose(locale, rng, words)
+
+    def _tool_call(self, tool: ToolSpec, digest: bytes, index: int, rng: random.Random) -> ToolCall:
+        fake = self.writer.faker("en_US", rng.getrandbits(64))
+        arguments = SchemaFaker(tool.schema or {"type": "object"}, rng, fake).instance()
+        if not isinstance(arguments, dict):
+            arguments = {}
+        return ToolCall(
+            id="call_" + self.seeds.hex(24, digest, "tool", index),
+            name=tool.name,
+            arguments=json.dumps(arguments, ensure_ascii=False),
+        )
+
+    def _sig(self, digest: bytes) -> str:
+        return self.seeds.hex(64, digest, "signature")
+
+
+def _pick_tool(request: ChatRequest, rng: random.Random) -> ToolSpec | None:
+    choice = request.tool_choice
+    if not request.tools or choice.mode == "none":
+        return None
+    if choice.mode == "named":
+        return next((t for t in request.tools if t.name == choice.name), None)
+    last = request.messages[-1] if request.messages else None
+    if choice.mode == "auto" and (last is None or last.role != "user"):
+        return None
+    said = last.text.lower() if last else ""
+    mentioned = [t for t in request.tools if t.name.lower() in said]
+    return mentioned[0] if mentioned else rng.choice(request.tools)
+
+
+def _cut(text: str, cap: int) -> tuple[str, bool]:
+    """`text` cut to at most `cap` tokens, and whether it was cut."""
+    ends = tokens.token_ends(text)
+    if len(ends) <= cap:
+        return text, False
+    return (text[: ends[cap - 1]] if cap > 0 else ""), True
+
+
+def _pieces(text: str, rng: random.Random) -> tuple[str, ...]:
+    """The stream's fragments: one to four tokens each, white space leading the next one."""
+    ends = tokens.token_ends(text)
+    pieces: list[str] = []
+    start = taken = 0
+    while taken < len(ends):
+        taken = min(taken + rng.randint(1, 4), len(ends))
+        end = ends[taken - 1] if taken < len(ends) else len(text)
+        pieces.append(text[start:end])
+        start = end
+    return tuple(pieces)
+
+
+def _locale(messages: tuple[Message, ...]) -> str:
+    last = next((m.text for m in reversed(messages) if m.role == "user" and m.text), "")
+    visible = [c for c in last if not c.isspace()]
+    if visible and len(_CJK.findall(last)) / len(visible) > 0.3:
+        return "zh_CN"
+    return "en_US"
+
+
+def _output_tokens(choice: Completion) -> int:
+    calls = sum(tokens.count(c.name) + tokens.count(c.arguments) for c in choice.tool_calls)
+    return tokens.count(choice.text) + tokens.count(choice.reasoning) + calls

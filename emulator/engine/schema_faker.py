@@ -1,0 +1,241 @@
+"""Fake instances of a JSON Schema: tool-call arguments and `json_schema` answers that validate.
+
+Covers what tool definitions use: type (and type lists), enum, const, properties, required,
+additionalProperties, items / prefixItems, min/max items, lengths and bounds, multipleOf, format,
+anyOf / oneOf (first usable branch), allOf (merged), $ref into $defs / definitions.
+`pattern` cannot be satisfied in general: such strings are plain words (docs/fidelity.md).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from faker import Faker
+
+MAX_DEPTH = 6
+_EPOCH = datetime(2020, 1, 1)
+_WINDOW_SECONDS = 10 * 365 * 86400
+
+# Property names that suggest a kind of value, so arguments look like what a model would send.
+_NAME_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("url", "uri", "link", "href"), "url"),
+    (("email",), "email"),
+    (("path", "file", "filename", "dir", "directory", "folder"), "path"),
+    (("command", "cmd"), "command"),
+    (("city", "location", "place"), "city"),
+    (("name", "title"), "name"),
+    (("query", "search", "q", "pattern", "prompt", "question"), "query"),
+    (("date",), "date"),
+    (("id", "uuid"), "uuid"),
+)
+_COMMANDS = ("ls -la", "git status", "pytest -q", "cat README.md", "npm test", "make build")
+
+
+class SchemaFaker:
+    def __init__(self, root: dict[str, Any], rng: random.Random, fake: Faker) -> None:
+        self.root = root
+        self.rng = rng
+        self.fake = fake
+
+    def instance(self, schema: Any = None, name: str = "", depth: int = 0) -> Any:
+        schema = self.root if schema is None else schema
+        if not isinstance(schema, dict):
+            return self._word()  # `true` / `{}` schemas accept anything
+        schema = self._resolve(schema)
+        if "const" in schema:
+            return schema["const"]
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return self.rng.choice(schema["enum"])
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                options = [o for o in schema[key] if not _is_null(self._resolve(o))]
+                return self.instance((options or schema[key])[0], name, depth)
+        kind = self._type(schema)
+        if kind == "object":
+            return self._object(schema, depth)
+        if kind == "array":
+            return self._array(schema, name, depth)
+        if kind == "integer":
+            return self._integer(schema)
+        if kind == "number":
+            return self._number(schema)
+        if kind == "boolean":
+            return self.rng.random() < 0.5
+        if kind == "null":
+            return None
+        return self._string(schema, name)
+
+    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        seen = 0
+        while isinstance(schema.get("$ref"), str) and seen < 16:
+            target: Any = self.root
+            for part in schema["$ref"].lstrip("#").strip("/").split("/"):
+                target = target.get(part, {}) if part and isinstance(target, dict) else target
+            schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+            seen += 1
+        if isinstance(schema.get("allOf"), list):
+            merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+            for part in schema["allOf"]:
+                part = self._resolve(part) if isinstance(part, dict) else {}
+                merged["properties"] = {**merged.get("properties", {}), **part.get("properties", {})}
+                merged["required"] = [*merged.get("required", []), *part.get("required", [])]
+                merged.update({k: v for k, v in part.items() if k not in ("properties", "required")})
+            schema = merged
+        return schema
+
+    def _type(self, schema: dict[str, Any]) -> str:
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            usable = [k for k in kind if k != "null"]
+            kind = usable[0] if usable else "null"
+        if isinstance(kind, str):
+            return kind
+        if "properties" in schema or "required" in schema:
+            return "object"
+        if "items" in schema or "prefixItems" in schema:
+            return "array"
+        return "string"
+
+    def _object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
+        properties = schema.get("properties") or {}
+        required = [r for r in schema.get("required") or [] if isinstance(r, str)]
+        result: dict[str, Any] = {}
+        for key, sub in properties.items():
+            wanted = key in required or (depth < MAX_DEPTH and self.rng.random() < 0.5)
+            if wanted:
+                result[key] = self.instance(sub, key, depth + 1)
+        for key in required:
+            if key not in result:  # required but not described: any value will do
+                result[key] = self._word()
+        minimum = int(schema.get("minProperties", 0))
+        extra = schema.get("additionalProperties", True)
+        while len(result) < minimum and extra is not False:
+            result[f"{self._word()}_{len(result)}"] = self.instance(
+                extra if isinstance(extra, dict) else {"type": "string"}, "", depth + 1
+            )
+        return result
+
+    def _array(self, schema: dict[str, Any], name: str, depth: int) -> list[Any]:
+        prefix = schema.get("prefixItems") or []
+        low = int(schema.get("minItems", 0 if depth >= MAX_DEPTH else 1))
+        high = int(schema.get("maxItems", max(low, 3)))
+        size = max(low, min(high, self.rng.randint(low, max(low, min(high, 3)))))
+        items = schema.get("items", {})
+        out: list[Any] = []
+        for index in range(size):
+            sub = prefix[index] if index < len(prefix) else items
+            value = self.instance(sub, name, depth + 1)
+            if schema.get("uniqueItems"):
+                for _ in range(8):
+                    if value not in out:
+                        break
+                    value = self.instance(sub, name, depth + 1)
+                if value in out:
+                    break
+            out.append(value)
+        return out
+
+    def _bounds(self, schema: dict[str, Any], default: tuple[float, float]) -> tuple[float, float]:
+        low, high = default
+        if "minimum" in schema:
+            low = float(schema["minimum"])
+        if "exclusiveMinimum" in schema and not isinstance(schema["exclusiveMinimum"], bool):
+            low = float(schema["exclusiveMinimum"]) + 1e-9
+        if "maximum" in schema:
+            high = float(schema["maximum"])
+        if "exclusiveMaximum" in schema and not isinstance(schema["exclusiveMaximum"], bool):
+            high = float(schema["exclusiveMaximum"]) - 1e-9
+        if high < low:
+            high = low + 100 if "minimum" in schema or "exclusiveMinimum" in schema else high
+            low = min(low, high)
+        return low, high
+
+    def _integer(self, schema: dict[str, Any]) -> int:
+        low, high = self._bounds(schema, (0, 100))
+        lo, hi = math.ceil(low), math.floor(high)
+        step = schema.get("multipleOf")
+        if isinstance(step, int) and step > 0:
+            first, last = math.ceil(lo / step), math.floor(hi / step)
+            return step * self.rng.randint(first, max(first, last))
+        return self.rng.randint(lo, max(lo, hi))
+
+    def _number(self, schema: dict[str, Any]) -> float | int:
+        step = schema.get("multipleOf")
+        if isinstance(step, (int, float)) and step > 0:
+            low, high = self._bounds(schema, (0, 100))
+            first, last = math.ceil(low / step), math.floor(high / step)
+            return step * self.rng.randint(first, max(first, last))
+        low, high = self._bounds(schema, (0, 100))
+        value = round(self.rng.uniform(low, high), 2)
+        return min(max(value, low), high)
+
+    def _string(self, schema: dict[str, Any], name: str) -> str:
+        fmt = schema.get("format")
+        text = self._formatted(fmt) if isinstance(fmt, str) else None
+        if text is None:
+            text = self._hinted(name)
+        low = int(schema.get("minLength", 0))
+        high = int(schema.get("maxLength", 10_000))
+        while len(text) < low:
+            text += " " + self._word()
+        if len(text) > high:
+            text = text[:high].rstrip() or text[:high]
+        return text[:high] if len(text) < low else text
+
+    def _formatted(self, fmt: str) -> str | None:
+        fake = self.fake
+        formats = {
+            "date-time": lambda: self._moment().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "date": lambda: self._moment().strftime("%Y-%m-%d"),
+            "time": lambda: self._moment().strftime("%H:%M:%S"),
+            "email": lambda: fake.email(),
+            "uri": lambda: fake.url(),
+            "url": lambda: fake.url(),
+            "uuid": lambda: str(fake.uuid4()),
+            "ipv4": lambda: fake.ipv4(),
+            "ipv6": lambda: fake.ipv6(),
+            "hostname": lambda: fake.domain_name(),
+        }
+        make = formats.get(fmt)
+        return str(make()) if make else None
+
+    def _hinted(self, name: str) -> str:
+        lowered = name.lower()
+        for words, hint in _NAME_HINTS:
+            if any(lowered == w or lowered.endswith("_" + w) or lowered.endswith(w) for w in words):
+                return self._hint(hint)
+        return str(self.fake.sentence(nb_words=4)).rstrip(".")
+
+    def _hint(self, hint: str) -> str:
+        fake = self.fake
+        if hint == "url":
+            return str(fake.url())
+        if hint == "email":
+            return str(fake.email())
+        if hint == "path":
+            return str(fake.file_path(depth=2))
+        if hint == "command":
+            return self.rng.choice(_COMMANDS)
+        if hint == "city":
+            return str(fake.city())
+        if hint == "name":
+            return str(fake.name())
+        if hint == "date":
+            return self._moment().strftime("%Y-%m-%d")
+        if hint == "uuid":
+            return str(fake.uuid4())
+        return str(fake.sentence(nb_words=3)).rstrip(".")
+
+    def _moment(self) -> datetime:
+        # Faker's own dates range up to "now"; a fixed window keeps output independent of time.
+        return _EPOCH + timedelta(seconds=self.rng.randrange(_WINDOW_SECONDS))
+
+    def _word(self) -> str:
+        return str(self.fake.word())
+
+
+def _is_null(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "null"

@@ -1,0 +1,109 @@
+"""Neutral request and result types: what the protocol adapters parse into and render from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from emulator.catalog import Protocol, TextModel
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, exactly as sent on the wire
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    images: int = 0
+    cache_marked: bool = False  # an explicit `cache_control` marker ends on this message
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    mode: Literal["auto", "none", "required", "named"] = "auto"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    kind: Literal["text", "json_object", "json_schema"] = "text"
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat turn, whichever protocol it came in on."""
+
+    protocol: Protocol
+    model: TextModel
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = ToolChoice()
+    max_tokens: int | None = None  # cap on the answer; None: the model's max output
+    max_tokens_cover_thinking: bool = False  # Anthropic: max_tokens caps thinking + answer
+    stop: tuple[str, ...] = ()
+    n: int = 1
+    seed: int | None = None
+    thinking: bool = False
+    thinking_budget: int | None = None
+    response_format: ResponseFormat = ResponseFormat()
+    stream: bool = False
+    include_usage: bool = False
+    parallel_tool_calls: bool = False
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One choice of the answer. The pieces are the stream's fragments; joined, the full text."""
+
+    text_pieces: tuple[str, ...]
+    reasoning_pieces: tuple[str, ...]
+    tool_calls: tuple[ToolCall, ...]
+    finish_reason: FinishReason
+    stop_sequence: str | None = None
+    signature: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_pieces)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_pieces)
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int  # all prompt tokens, cached ones included
+    output_tokens: int  # answer + reasoning + tool calls
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    choices: tuple[Completion, ...]
+    usage: Usage
+    extra: dict[str, Any] = field(default_factory=dict)

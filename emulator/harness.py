@@ -1,0 +1,80 @@
+"""A running emulator in a background thread: for test suites, benchmarks and examples."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from emulator.config import Config
+from emulator.runtime import Runtime
+from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, RUNTIME, build_app
+
+
+@dataclass
+class RunningEmulator:
+    """Where a started emulator listens, its key, and its runtime (clock, state)."""
+
+    url: str
+    runtime: Runtime
+    _loop: asyncio.AbstractEventLoop = field(repr=False)
+    _runner: web.AppRunner = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.url + OPENAI_BASE
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.url + ANTHROPIC_BASE
+
+    @property
+    def api_key(self) -> str:
+        """The key of the first seat."""
+        return next(iter(self.runtime.keys))
+
+    def openai_kwargs(self, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for `openai.OpenAI(...)` / `AsyncOpenAI(...)`."""
+        return {"base_url": self.openai_base_url, "api_key": self.api_key, **extra}
+
+    def anthropic_kwargs(self, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for `anthropic.Anthropic(...)`: the key as a Bearer token."""
+        return {"base_url": self.anthropic_base_url, "auth_token": self.api_key, **extra}
+
+    def env(self) -> dict[str, str]:
+        """Environment variables for spawning a CLI tool against this emulator."""
+        return {
+            "OPENAI_BASE_URL": self.openai_base_url,
+            "OPENAI_API_KEY": self.api_key,
+            "ANTHROPIC_BASE_URL": self.anthropic_base_url,
+            "ANTHROPIC_AUTH_TOKEN": self.api_key,
+        }
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def start_emulator(config: Config | None = None) -> RunningEmulator:
+    """Start an emulator on a free loopback port in a daemon thread; `stop()` ends it."""
+    config = (config or Config()).with_overrides(port=0)
+    app = build_app(config)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="token-plan-emulator", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[web.AppRunner, int]:
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, 0)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        return runner, int(sockets[0].getsockname()[1])
+
+    runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    return RunningEmulator(f"http://{config.host}:{port}", app[RUNTIME], loop, runner, thread)

@@ -1,0 +1,299 @@
+"""Anthropic-compatible Messages API on /apps/anthropic (wire.md §2, §3.2)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from emulator.catalog import TextModel
+from emulator.engine.types import (
+    ChatRequest,
+    ChatResult,
+    Completion,
+    Message,
+    ToolCall,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+)
+from emulator.errors import ApiError, invalid
+from emulator.protocols import fields
+from emulator.protocols.fields import compact
+from emulator.protocols.meta import ResponseMeta
+
+ARGUMENT_FRAGMENT = 16
+_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+# ---- parsing ------------------------------------------------------------------------------
+
+
+def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
+    """A validated neutral request; raises ApiError with the documented message otherwise."""
+    if body.get("max_tokens") is None:
+        raise invalid("max_tokens: Field required", param="max_tokens")
+    max_tokens = fields.int_in(body, "max_tokens", 1, model.max_output)
+    messages = (*_system(body.get("system")), *_messages(body.get("messages")))
+    tools = _tools(body.get("tools"))
+    tool_choice = _tool_choice(body.get("tool_choice"), tools)
+    fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
+    fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
+    fields.integer(body, "top_k")
+    thinking, budget = _thinking(body.get("thinking"), model)
+    return ChatRequest(
+        protocol="anthropic",
+        model=model,
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        max_tokens=max_tokens,
+        max_tokens_cover_thinking=True,
+        stop=fields.string_list(body.get("stop_sequences"), "stop_sequences"),
+        thinking=thinking,
+        thinking_budget=budget,
+        stream=fields.boolean(body, "stream"),
+    )
+
+
+def parse_for_count(body: dict[str, Any], model: TextModel) -> ChatRequest:
+    """count_tokens takes the same body without `max_tokens`."""
+    return parse({**body, "max_tokens": 1, "stream": False}, model)
+
+
+def _system(raw: Any) -> tuple[Message, ...]:
+    if raw is None:
+        return ()
+    text, _ = fields.text_of(raw, "system")
+    return (Message("system", text, cache_marked=fields.has_cache_marker(raw)),)
+
+
+def _messages(raw: Any) -> list[Message]:
+    if raw is None:
+        raise invalid("messages: Field required", param="messages")
+    if not isinstance(raw, list) or not raw:
+        raise invalid("'messages' must be a non-empty list", param="messages")
+    out: list[Message] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise fields.type_error(f"messages[{index}]", "Object")
+        role = item.get("role")
+        content = item.get("content")
+        if role not in ("user", "assistant", "system"):
+            raise invalid(
+                f"'messages[{index}].role' must be one of user, assistant", param="messages"
+            )
+        if isinstance(content, str) or content is None:
+            out.append(Message(role, content or ""))
+            continue
+        if not isinstance(content, list):
+            raise fields.type_error(f"messages[{index}].content", "a string or a list of blocks")
+        out.extend(_blocks(role, content, index))
+    return out
+
+
+def _blocks(role: Any, blocks: list[Any], index: int) -> list[Message]:
+    """One Anthropic message as neutral messages: tool results first, then the rest."""
+    results: list[Message] = []
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    images = 0
+    for block in blocks:
+        if not isinstance(block, dict):
+            raise fields.type_error(f"messages[{index}].content", "a list of blocks")
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(str(block.get("text") or ""))
+        elif kind in ("image", "video", "document"):
+            images += 1
+        elif kind == "tool_use":
+            calls.append(
+                ToolCall(
+                    id=str(block.get("id") or ""),
+                    name=str(block.get("name") or ""),
+                    arguments=compact(block.get("input") or {}),
+                )
+            )
+        elif kind == "tool_result":
+            text, more = fields.text_of(block.get("content"), f"messages[{index}].content")
+            results.append(
+                Message(
+                    "tool", text, tool_call_id=str(block.get("tool_use_id") or ""), images=more
+                )
+            )
+        # thinking, redacted_thinking and other block types are accepted and ignored
+    marked = fields.has_cache_marker(blocks)
+    rest = [Message(role, "\n".join(texts), tuple(calls), images=images, cache_marked=marked)]
+    if results and not texts and not calls and not images:
+        return results
+    return [*results, *rest]
+
+
+def _tools(raw: Any) -> tuple[ToolSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise fields.type_error("tools", "Array")
+    tools = []
+    for index, tool in enumerate(raw):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise invalid(f"tools.{index}.name: Field required", param="tools")
+        if tool.get("type") not in (None, "custom"):
+            continue  # server tools (web search, ...) are not run by this service: ignored
+        schema = tool.get("input_schema")
+        tools.append(
+            ToolSpec(
+                name=tool["name"],
+                description=str(tool.get("description") or ""),
+                schema=schema if isinstance(schema, dict) else {"type": "object"},
+            )
+        )
+    return tuple(tools)
+
+
+def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
+    if raw is None:
+        return ToolChoice("auto")
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if kind in ("auto", "none"):
+        return ToolChoice(kind)
+    if kind == "any":
+        return ToolChoice("required")
+    if kind == "tool" and isinstance(raw.get("name"), str):
+        if not any(t.name == raw["name"] for t in tools):
+            raise invalid(f"tool_choice names '{raw['name']}', which is not in 'tools'")
+        return ToolChoice("named", raw["name"])
+    raise invalid("tool_choice.type must be one of auto, any, tool, none", param="tool_choice")
+
+
+def _thinking(raw: Any, model: TextModel) -> tuple[bool, int | None]:
+    """`enabled` with a budget, `adaptive` (the model's own budget), `disabled`; absent means
+    off, except on thinking-only models, which always think."""
+    if raw is None:
+        return model.thinking == "only", None
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if kind == "disabled":
+        return model.thinking == "only", None
+    if kind == "adaptive":
+        return model.thinking != "none", None
+    if kind != "enabled":
+        raise invalid("thinking.type must be one of enabled, disabled, adaptive", param="thinking")
+    budget = raw.get("budget_tokens")
+    if (
+        isinstance(budget, bool)
+        or not isinstance(budget, int)
+        or not 0 < budget <= model.max_thinking_budget
+    ):
+        raise ApiError("thinking_budget_range", limit=model.max_thinking_budget, param="thinking")
+    return model.thinking != "none", budget
+
+
+# ---- rendering ----------------------------------------------------------------------------
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens - usage.cached_tokens - usage.cache_creation_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_creation_input_tokens": usage.cache_creation_tokens,
+        "cache_read_input_tokens": usage.cached_tokens,
+    }
+
+
+def _stop(choice: Completion) -> tuple[str, str | None]:
+    if choice.stop_sequence is not None:
+        return "stop_sequence", choice.stop_sequence
+    return _STOP_REASONS[choice.finish_reason], None
+
+
+def _content(choice: Completion) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if choice.reasoning_pieces:
+        blocks.append({"type": "thinking", "thinking": choice.reasoning, "signature": choice.signature})
+    if choice.text_pieces:
+        blocks.append({"type": "text", "text": choice.text})
+    for call in choice.tool_calls:
+        blocks.append(
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": json.loads(call.arguments)}
+        )
+    return blocks
+
+
+def message_body(result: ChatResult, meta: ResponseMeta) -> dict[str, Any]:
+    choice = result.choices[0]
+    stop_reason, stop_sequence = _stop(choice)
+    return {
+        "id": f"msg_{meta.request_id}",
+        "type": "message",
+        "role": "assistant",
+        "model": meta.model,
+        "content": _content(choice),
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
+        "usage": usage_body(result.usage),
+    }
+
+
+def _frame(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {compact(data)}\n\n".encode()
+
+
+def _block_frames(index: int, block: dict[str, Any], choice: Completion) -> Iterator[bytes]:
+    kind = block["type"]
+    if kind == "thinking":
+        start: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": p} for p in choice.reasoning_pieces]
+        deltas.append({"type": "signature_delta", "signature": choice.signature})
+    elif kind == "text":
+        start = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": p} for p in choice.text_pieces]
+    else:
+        start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+        arguments = compact(block["input"])
+        deltas = [{"type": "input_json_delta", "partial_json": ""}]
+        deltas += [
+            {"type": "input_json_delta", "partial_json": arguments[i : i + ARGUMENT_FRAGMENT]}
+            for i in range(0, len(arguments), ARGUMENT_FRAGMENT)
+        ]
+    yield _frame("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+    if index == 0:
+        yield _frame("ping", {"type": "ping"})
+    for delta in deltas:
+        yield _frame("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+    yield _frame("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def stream_frames(result: ChatResult, meta: ResponseMeta) -> Iterator[bytes]:
+    """Every SSE frame of a streamed message: named events, cumulative usage last."""
+    choice = result.choices[0]
+    opening = {**message_body(result, meta), "content": [], "stop_reason": None, "stop_sequence": None}
+    opening["usage"] = {**usage_body(result.usage), "output_tokens": 0}
+    yield _frame("message_start", {"type": "message_start", "message": opening})
+    for index, block in enumerate(_content(choice)):
+        yield from _block_frames(index, block, choice)
+    stop_reason, stop_sequence = _stop(choice)
+    yield _frame(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+            "usage": usage_body(result.usage),
+        },
+    )
+    yield _frame("message_stop", {"type": "message_stop"})
+
+
+def count_tokens_body(input_tokens: int) -> dict[str, Any]:
+    return {"input_tokens": input_tokens}
+
+
+def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "error": {"type": error.kind.anthropic_type, "message": error.message},
+        "request_id": request_id,
+    }
+
+
+def stream_error_frame(error: ApiError, request_id: str) -> bytes:
+    return _frame("error", error_body(error, request_id))

@@ -1,0 +1,156 @@
+"""Typed reads of request-body fields, each failure a documented 400 in the caller's envelope."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from emulator.errors import ApiError, invalid, out_of_range
+
+SEED_MAX = 2**31 - 1
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object."""
+    try:
+        body = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        raise invalid("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object.")
+    return body
+
+
+def model_id(body: dict[str, Any]) -> str:
+    value = body.get("model")
+    if value is None or value == "":
+        raise ApiError("missing_model", param="model")
+    if not isinstance(value, str):
+        raise invalid("'model' must be String", param="model")
+    return value
+
+
+def type_error(name: str, expected: str) -> ApiError:
+    return invalid(f"'{name}' must be {expected}", param=name)
+
+
+def boolean(body: dict[str, Any], name: str, default: bool = False) -> bool:
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise type_error(name, "Boolean")
+    return value
+
+
+def integer(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise type_error(name, "Integer")
+    return value
+
+
+def number(body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise type_error(name, "Number")
+    return float(value)
+
+
+def int_in(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    """An optional integer in [low, high]; `Range of NAME should be [low, high]` otherwise."""
+    value = integer(body, name)
+    if value is not None and not low <= value <= high:
+        raise out_of_range(name, f"[{low}, {high}]")
+    return value
+
+
+def number_in(
+    body: dict[str, Any], name: str, low: float, high: float, *, bounds: str, open_low: bool = False,
+    open_high: bool = False,
+) -> float | None:
+    value = number(body, name)
+    if value is None:
+        return None
+    below = value <= low if open_low else value < low
+    above = value >= high if open_high else value > high
+    if below or above:
+        raise out_of_range(name, bounds)
+    return value
+
+
+def seed(body: dict[str, Any]) -> int | None:
+    """`seed` in [0, 2^31-1], with the service's `invalid_value` messages."""
+    value = body.get("seed")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError("invalid_value", detail="'seed' must be Integer", param="seed")
+    if value < 0:
+        raise ApiError(
+            "invalid_value", detail=f"{value} is lesser than the minimum of 0 - 'seed'", param="seed"
+        )
+    if value > SEED_MAX:
+        raise ApiError(
+            "invalid_value",
+            detail=f"{value} is greater than the maximum of {SEED_MAX} - 'seed'",
+            param="seed",
+        )
+    return value
+
+
+def string_list(value: Any, name: str) -> tuple[str, ...]:
+    """A string or a list of strings (`stop`, `stop_sequences`)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise type_error(name, "a string or a list of strings")
+
+
+def text_of(content: Any, name: str) -> tuple[str, int]:
+    """Text and image count of a content value: a string, null, or a list of typed parts."""
+    if content is None:
+        return "", 0
+    if isinstance(content, str):
+        return content, 0
+    if not isinstance(content, list):
+        raise type_error(name, "a string or a list of content parts")
+    texts: list[str] = []
+    images = 0
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        if not isinstance(part, dict):
+            raise type_error(name, "a string or a list of content parts")
+        kind = part.get("type")
+        if kind in ("image_url", "image", "video", "video_url", "input_audio"):
+            images += 1
+        elif isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif isinstance(part.get("content"), (str, list)):
+            inner, more = text_of(part["content"], name)
+            texts.append(inner)
+            images += more
+    return "\n".join(texts), images
+
+
+def has_cache_marker(content: Any) -> bool:
+    return isinstance(content, list) and any(
+        isinstance(p, dict) and isinstance(p.get("cache_control"), dict) for p in content
+    )
+
+
+def compact(value: Any) -> str:
+    """JSON as the service writes it: no spaces, UTF-8 kept as is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

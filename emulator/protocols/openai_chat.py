@@ -1,0 +1,376 @@
+"""OpenAI-compatible chat completions, as DashScope writes them (wire.md §1, §3.1, §4.2)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from emulator.catalog import TextModel
+from emulator.engine.types import (
+    ChatRequest,
+    ChatResult,
+    Completion,
+    Message,
+    ResponseFormat,
+    Role,
+    ToolCall,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+)
+from emulator.errors import ApiError, invalid
+from emulator.protocols import fields
+from emulator.protocols.fields import compact
+from emulator.protocols.meta import ResponseMeta
+
+ARGUMENT_FRAGMENT = 16  # characters of tool-call arguments per streamed fragment
+_ROLES: dict[str, Role] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+    "function": "tool",
+}
+
+
+# ---- parsing ------------------------------------------------------------------------------
+
+
+def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
+    """A validated neutral request; raises ApiError with the documented message otherwise."""
+    messages = _messages(body.get("messages"))
+    tools = _tools(body.get("tools"))
+    tool_choice = _tool_choice(body.get("tool_choice"), tools)
+
+    max_tokens = fields.int_in(body, "max_tokens", 1, model.max_output)
+    if max_tokens is None:
+        max_tokens = fields.int_in(body, "max_completion_tokens", 1, model.max_output)
+    n = fields.int_in(body, "n", 1, 4) or 1
+    seed = fields.seed(body)
+    fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
+    fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
+    fields.number_in(body, "presence_penalty", -2.0, 2.0, bounds="[-2.0, 2.0]")
+    fields.number_in(body, "frequency_penalty", -2.0, 2.0, bounds="[-2.0, 2.0]")
+    stop = fields.string_list(body.get("stop"), "stop")
+    stream = fields.boolean(body, "stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise fields.type_error("stream_options", "Object")
+    include_usage = stream and fields.boolean(options or {}, "include_usage")
+
+    thinking, budget = _thinking(body, model)
+    response_format = _response_format(body.get("response_format"), messages, thinking)
+    return ChatRequest(
+        protocol="openai",
+        model=model,
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        max_tokens=max_tokens,
+        stop=stop,
+        n=n,
+        seed=seed,
+        thinking=thinking,
+        thinking_budget=budget,
+        response_format=response_format,
+        stream=stream,
+        include_usage=include_usage,
+        parallel_tool_calls=fields.boolean(body, "parallel_tool_calls"),
+    )
+
+
+def _messages(raw: Any) -> tuple[Message, ...]:
+    if raw is None:
+        raise invalid("'messages' is required", param="messages")
+    if not isinstance(raw, list) or not raw:
+        raise invalid("'messages' must be a non-empty list", param="messages")
+    messages: list[Message] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise fields.type_error(f"messages[{index}]", "Object")
+        role = _ROLES.get(item.get("role"))  # type: ignore[arg-type]
+        if role is None:
+            raise invalid(
+                f"'messages[{index}].role' must be one of system, user, assistant, tool",
+                param="messages",
+            )
+        text, images = fields.text_of(item.get("content"), f"messages[{index}].content")
+        calls = _history_calls(item.get("tool_calls"), index)
+        call_id = item.get("tool_call_id")
+        messages.append(
+            Message(
+                role=role,
+                text=text,
+                tool_calls=calls,
+                tool_call_id=call_id if isinstance(call_id, str) else None,
+                images=images,
+                cache_marked=fields.has_cache_marker(item.get("content")),
+            )
+        )
+    return tuple(messages)
+
+
+def _history_calls(raw: Any, index: int) -> tuple[ToolCall, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise fields.type_error(f"messages[{index}].tool_calls", "Array")
+    calls = []
+    for call in raw:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise invalid(f"'messages[{index}].tool_calls' entries need a function name")
+        arguments = function.get("arguments")
+        calls.append(
+            ToolCall(
+                id=str(call.get("id") or ""),
+                name=function["name"],
+                arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
+            )
+        )
+    return tuple(calls)
+
+
+def _tools(raw: Any) -> tuple[ToolSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise fields.type_error("tools", "Array")
+    tools = []
+    for index, tool in enumerate(raw):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise invalid(f"'tools[{index}].function.name' is required", param="tools")
+        schema = function.get("parameters")
+        tools.append(
+            ToolSpec(
+                name=function["name"],
+                description=str(function.get("description") or ""),
+                schema=schema if isinstance(schema, dict) else {"type": "object"},
+            )
+        )
+    return tuple(tools)
+
+
+def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
+    if raw is None or raw == "auto":
+        return ToolChoice("auto")
+    if raw in ("none", "required"):
+        return ToolChoice(raw)
+    if isinstance(raw, dict):
+        function = raw.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if isinstance(name, str):
+            if not any(t.name == name for t in tools):
+                raise invalid(f"tool_choice names '{name}', which is not in 'tools'")
+            return ToolChoice("named", name)
+    raise invalid("'tool_choice' must be none, auto, required or a function", param="tool_choice")
+
+
+def _thinking(body: dict[str, Any], model: TextModel) -> tuple[bool, int | None]:
+    asked = body.get("enable_thinking")
+    if asked is not None and not isinstance(asked, bool):
+        raise fields.type_error("enable_thinking", "Boolean")
+    if model.thinking == "only" and asked is False:
+        raise ApiError("thinking_required", param="enable_thinking")
+    thinking = model.thinking == "only" or (
+        model.thinking == "hybrid" and (model.thinking_default if asked is None else asked)
+    )
+    budget = None
+    if model.thinking == "hybrid" and body.get("thinking_budget") is not None:
+        budget = body.get("thinking_budget")
+        if (
+            isinstance(budget, bool)
+            or not isinstance(budget, int)
+            or not 0 < budget <= model.max_thinking_budget
+        ):
+            raise ApiError(
+                "thinking_budget_range", limit=model.max_thinking_budget, param="thinking_budget"
+            )
+    return thinking, budget
+
+
+def _response_format(
+    raw: Any, messages: tuple[Message, ...], thinking: bool
+) -> ResponseFormat:
+    if raw is None:
+        return ResponseFormat()
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if kind == "text":
+        return ResponseFormat()
+    if kind not in ("json_object", "json_schema"):
+        raise invalid(
+            "'response_format.type' must be text, json_object or json_schema",
+            param="response_format",
+        )
+    if thinking:
+        raise ApiError("json_with_thinking", param="response_format")
+    if kind == "json_object":
+        if not any("json" in m.text.lower() for m in messages):
+            raise ApiError("json_word_missing", param="response_format")
+        return ResponseFormat("json_object")
+    spec = raw.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        raise invalid("'response_format.json_schema.schema' is required", param="response_format")
+    return ResponseFormat("json_schema", schema)
+
+
+# ---- rendering ----------------------------------------------------------------------------
+
+
+def usage_body(usage: Usage, thinking: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+    }
+    if thinking:
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return body
+
+
+def _tool_calls_body(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": index,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        for index, call in enumerate(calls)
+    ]
+
+
+def completion_body(request: ChatRequest, result: ChatResult, meta: ResponseMeta) -> dict[str, Any]:
+    """The non-streaming `chat.completion` object, in DashScope's key order."""
+    choices = []
+    for index, choice in enumerate(result.choices):
+        message: dict[str, Any] = {"content": choice.text}
+        if request.thinking:
+            message["reasoning_content"] = choice.reasoning
+        message["role"] = "assistant"
+        if choice.tool_calls:
+            message["tool_calls"] = _tool_calls_body(choice.tool_calls)
+        choices.append(
+            {
+                "message": message,
+                "finish_reason": choice.finish_reason,
+                "index": index,
+                "logprobs": None,
+            }
+        )
+    return {
+        "model": meta.model,
+        "usage": usage_body(result.usage, request.thinking),
+        "choices": choices,
+        "object": "chat.completion",
+        "created": meta.created,
+        "system_fingerprint": None,
+        "id": f"chatcmpl-{meta.request_id}",
+    }
+
+
+def _chunk(choices: list[dict[str, Any]], meta: ResponseMeta, usage: Any = None) -> bytes:
+    chunk = {
+        "choices": choices,
+        "object": "chat.completion.chunk",
+        "usage": usage,
+        "created": meta.created,
+        "system_fingerprint": None,
+        "model": meta.model,
+        "id": f"chatcmpl-{meta.request_id}",
+    }
+    return b"data: " + compact(chunk).encode() + b"\n\n"
+
+
+def _choice_deltas(index: int, choice: Completion, thinking: bool) -> Iterator[dict[str, Any]]:
+    if thinking:
+        role_delta = {"content": None, "role": "assistant", "reasoning_content": ""}
+    else:
+        role_delta = {"content": "", "role": "assistant"}
+    yield {"delta": role_delta, "index": index, "logprobs": None, "finish_reason": None}
+    for piece in choice.reasoning_pieces:
+        yield {
+            "finish_reason": None,
+            "logprobs": None,
+            "delta": {"content": None, "reasoning_content": piece},
+            "index": index,
+        }
+    for piece in choice.text_pieces:
+        if thinking:
+            yield {
+                "finish_reason": None,
+                "logprobs": None,
+                "delta": {"content": piece, "reasoning_content": None},
+                "index": index,
+            }
+        else:
+            yield {"finish_reason": None, "delta": {"content": piece}, "index": index, "logprobs": None}
+    for call_index, call in enumerate(choice.tool_calls):
+        opening = {
+            "index": call_index,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        yield {"finish_reason": None, "delta": {"tool_calls": [opening]}, "index": index, "logprobs": None}
+        for start in range(0, len(call.arguments), ARGUMENT_FRAGMENT):
+            fragment = {
+                "index": call_index,
+                "id": "",
+                "type": "function",
+                "function": {"arguments": call.arguments[start : start + ARGUMENT_FRAGMENT]},
+            }
+            yield {
+                "finish_reason": None,
+                "delta": {"tool_calls": [fragment]},
+                "index": index,
+                "logprobs": None,
+            }
+    if choice.tool_calls:
+        final: dict[str, Any] = {}
+    elif thinking:
+        final = {"content": "", "reasoning_content": None}
+    else:
+        final = {"content": ""}
+    yield {"finish_reason": choice.finish_reason, "delta": final, "index": index, "logprobs": None}
+
+
+def stream_frames(request: ChatRequest, result: ChatResult, meta: ResponseMeta) -> Iterator[bytes]:
+    """Every SSE frame of a streamed completion, `data: [DONE]` last."""
+    for index, choice in enumerate(result.choices):
+        for delta in _choice_deltas(index, choice, request.thinking):
+            yield _chunk([delta], meta)
+    if request.include_usage:
+        yield _chunk([], meta, usage_body(result.usage, request.thinking))
+    yield b"data: [DONE]\n\n"
+
+
+def models_body(ids: list[str], created: dict[str, int]) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {"id": mid, "object": "model", "created": created[mid], "owned_by": "system"} for mid in ids
+        ],
+    }
+
+
+def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": error.message,
+            "type": error.kind.openai_type,
+            "param": error.param,
+            "code": error.kind.openai_code,
+        },
+        "request_id": request_id,
+    }
+
+
+def stream_error_frame(error: ApiError, request_id: str) -> bytes:
+    """An error after the stream started: a `data:` frame the SDK raises `APIError` on."""
+    return b"data: " + compact(error_body(error, request_id)).encode() + b"\n\n"

@@ -1,0 +1,44 @@
+"""The one seeded source of randomness: everything random is derived from (server seed, parts)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+
+class Seeds:
+    """Derives independent, reproducible streams from the server seed and a tuple of parts, so
+    the same seed and the same inputs always give the same ids, keys and text."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def digest(self, *parts: object) -> bytes:
+        hasher = hashlib.sha256(str(self.seed).encode())
+        for part in parts:
+            data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
+            hasher.update(len(data).to_bytes(8, "big"))
+            hasher.update(data)
+        return hasher.digest()
+
+    def integer(self, *parts: object) -> int:
+        return int.from_bytes(self.digest(*parts)[:8], "big")
+
+    def rng(self, *parts: object) -> random.Random:
+        return random.Random(self.integer(*parts))
+
+    def hex(self, length: int, *parts: object) -> str:
+        text = self.digest(*parts).hex()
+        while len(text) < length:
+            text += self.digest(text, *parts).hex()
+        return text[:length]
+
+    def uuid(self, *parts: object) -> str:
+        """A UUID-shaped id (8-4-4-4-12 hex, not RFC-4122 versioned, like DashScope's)."""
+        h = self.hex(32, "uuid", *parts)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def plan_key(seeds: Seeds, *parts: object) -> str:
+    """A key in the real format: `sk-sp-` and 32 lowercase hex digits."""
+    return "sk-sp-" + seeds.hex(32, "key", *parts)

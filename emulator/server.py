@@ -1,0 +1,235 @@
+"""build_app(config): the aiohttp application serving the Token Plan site on one port.
+
+Data flow: the gateway middleware gives every request its id and checks the key (flat 401s on
+every path of the site, before routing, as the real gateway does); handlers parse the body with
+the protocol adapter, check the model and the input length, ask the engine for the answer and
+render it. Any ApiError is rendered in the envelope of the protocol that was called.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from email.utils import formatdate
+from typing import Any, Literal
+
+from aiohttp import web
+
+from emulator.auth import authenticate
+from emulator.catalog import Protocol, TextModel
+from emulator.config import Config
+from emulator.engine import tokens
+from emulator.engine.types import ChatRequest, ChatResult
+from emulator.errors import ApiError
+from emulator.protocols import anthropic_messages, dashscope, fields, openai_chat
+from emulator.protocols.fields import compact
+from emulator.protocols.meta import ResponseMeta
+from emulator.runtime import Runtime
+
+log = logging.getLogger("emulator")
+
+Site = Literal["openai", "anthropic", "dashscope"]
+RUNTIME = web.AppKey("runtime", Runtime)
+REQUEST_ID = "emulator.request_id"
+MEMBER = "emulator.member"
+ARRIVED = "emulator.arrived"
+MAX_BODY_BYTES = 64 * 1024 * 1024  # agent tools send large contexts; context-window tests more
+
+OPENAI_BASE = "/compatible-mode/v1"
+ANTHROPIC_BASE = "/apps/anthropic"
+DASHSCOPE_BASE = "/api/v1"
+ADMIN_BASE = "/_emulator"
+_SITES: tuple[tuple[str, Site], ...] = (
+    (OPENAI_BASE, "openai"),
+    (ANTHROPIC_BASE, "anthropic"),
+    (DASHSCOPE_BASE, "dashscope"),
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def site_of(path: str) -> Site | None:
+    for prefix, site in _SITES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return site
+    return None
+
+
+# ---- responses ----------------------------------------------------------------------------
+
+
+def _headers(request: web.Request, content_type: str) -> dict[str, str]:
+    """The headers DashScope's gateway sends (wire.md §3.1); times come from the emulator's clock."""
+    runtime = request.app[RUNTIME]
+    now = runtime.clock.now()
+    arrived = request.get(ARRIVED, now)
+    return {
+        "Content-Type": content_type,
+        "x-request-id": request[REQUEST_ID],
+        "vary": "Origin",
+        "x-dashscope-call-gateway": "true",
+        "req-arrive-time": str(int(arrived * 1000)),
+        "resp-start-time": str(int(now * 1000)),
+        "req-cost-time": str(int((now - arrived) * 1000)),
+        "Server": "istio-envoy",
+        "Date": formatdate(now, usegmt=True),
+    }
+
+
+def json_response(request: web.Request, body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=compact(body).encode(),
+        headers=_headers(request, "application/json"),
+    )
+
+
+def error_body(error: ApiError, site: Site, request_id: str) -> dict[str, Any]:
+    if error.kind.gateway or site == "dashscope":
+        return dashscope.error_body(error, request_id)
+    if site == "anthropic":
+        return anthropic_messages.error_body(error, request_id)
+    return openai_chat.error_body(error, request_id)
+
+
+def error_response(request: web.Request, error: ApiError, site: Site) -> web.Response:
+    return json_response(request, error_body(error, site, request[REQUEST_ID]), error.status)
+
+
+async def sse_response(
+    request: web.Request, frames: Iterator[bytes], error_frame: Callable[[ApiError, str], bytes]
+) -> web.StreamResponse:
+    """Stream `frames`, each written (and so flushed) as it is produced. An ApiError once the
+    200 has gone out becomes an error frame in the protocol's stream form."""
+    response = web.StreamResponse(
+        status=200, headers=_headers(request, "text/event-stream;charset=UTF-8")
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        for frame in frames:
+            await response.write(frame)
+    except ApiError as error:
+        await response.write(error_frame(error, request[REQUEST_ID]))
+    except ConnectionResetError:
+        return response  # the client went away; nothing left to tell it
+    await response.write_eof()
+    return response
+
+
+# ---- the gateway --------------------------------------------------------------------------
+
+
+@web.middleware
+async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    raw = await request.read()
+    arrived = runtime.clock.now()
+    request[ARRIVED] = arrived
+    request[REQUEST_ID] = runtime.seeds.uuid("request", request.method, request.path_qs, raw, arrived)
+    if request.path.startswith(ADMIN_BASE + "/") or request.path == ADMIN_BASE:
+        return await handler(request)
+    site = site_of(request.path)
+    if site is None:
+        return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
+    try:
+        request[MEMBER] = authenticate(
+            request.headers, runtime.keys, runtime.config.accept_x_api_key
+        )
+        return await handler(request)
+    except ApiError as error:
+        return error_response(request, error, site)
+    except web.HTTPNotFound:
+        return error_response(request, ApiError("url_error"), site)
+    except web.HTTPMethodNotAllowed:
+        error = ApiError("method_not_allowed", method=request.method, path=request.path)
+        return error_response(request, error, site)
+    except Exception:
+        log.exception("unexpected failure on %s %s", request.method, request.path)
+        return error_response(request, ApiError("internal_error"), site)
+
+
+# ---- text endpoints -----------------------------------------------------------------------
+
+
+def _text_model(runtime: Runtime, body: dict[str, Any], protocol: Protocol) -> TextModel:
+    """The model the body names, if it exists (case-sensitive) and speaks `protocol`."""
+    model_id = fields.model_id(body)
+    model = runtime.catalog.text_model(model_id)
+    if model is None or not model.speaks(protocol):
+        raise ApiError("model_not_found", model=model_id)
+    return model
+
+
+def _complete(runtime: Runtime, chat: ChatRequest) -> ChatResult:
+    input_tokens = tokens.prompt_tokens(chat.messages, chat.tools)
+    if input_tokens > chat.model.max_input:
+        raise ApiError("input_too_long", limit=chat.model.max_input)
+    return runtime.engine.complete(chat, input_tokens)
+
+
+def _meta(request: web.Request, model: TextModel) -> ResponseMeta:
+    return ResponseMeta(request[REQUEST_ID], int(request[ARRIVED]), model.id)
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    body = fields.parse_object(await request.read())
+    model = _text_model(runtime, body, "openai")
+    chat = openai_chat.parse(body, model)
+    result = _complete(runtime, chat)
+    meta = _meta(request, model)
+    if chat.stream:
+        frames = openai_chat.stream_frames(chat, result, meta)
+        return await sse_response(request, frames, openai_chat.stream_error_frame)
+    return json_response(request, openai_chat.completion_body(chat, result, meta))
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    catalog = request.app[RUNTIME].catalog
+    ids = catalog.all_ids()
+    return json_response(
+        request, openai_chat.models_body(ids, {mid: catalog.created(mid) for mid in ids})
+    )
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    body = fields.parse_object(await request.read())
+    model = _text_model(runtime, body, "anthropic")
+    chat = anthropic_messages.parse(body, model)
+    result = _complete(runtime, chat)
+    meta = _meta(request, model)
+    if chat.stream:
+        frames = anthropic_messages.stream_frames(result, meta)
+        return await sse_response(request, frames, anthropic_messages.stream_error_frame)
+    return json_response(request, anthropic_messages.message_body(result, meta))
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    body = fields.parse_object(await request.read())
+    model = _text_model(runtime, body, "anthropic")
+    chat = anthropic_messages.parse_for_count(body, model)
+    counted = tokens.prompt_tokens(chat.messages, chat.tools)
+    return json_response(request, anthropic_messages.count_tokens_body(counted))
+
+
+# ---- admin --------------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    return web.json_response({"status": "ok", "scenario": runtime.config.scenario})
+
+
+def build_app(config: Config | None = None) -> web.Application:
+    """The emulator as an aiohttp application; all its state hangs off the app."""
+    app = web.Application(middlewares=[gateway], client_max_size=MAX_BODY_BYTES)
+    app[RUNTIME] = Runtime.from_config(config or Config())
+    app.router.add_post(f"{OPENAI_BASE}/chat/completions", chat_completions)
+    app.router.add_get(f"{OPENAI_BASE}/models", list_models)
+    app.router.add_post(f"{ANTHROPIC_BASE}/v1/messages", messages)
+    app.router.add_post(f"{ANTHROPIC_BASE}/v1/messages/count_tokens", count_tokens)
+    app.router.add_get(f"{ADMIN_BASE}/health", health)
+    return app
