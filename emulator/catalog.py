@@ -106,7 +106,8 @@ def default_catalog() -> Catalog:
     return Catalog(
         text_models={mid: _text_model(mid, spec) for mid, spec in raw["text"].items()},
         image_models={
-            mid: ImageModel(id=mid, created=int(spec["created"])) for mid, spec in raw["image"].items()
+            mid: ImageModel(id=mid, created=int(spec["created"]))
+            for mid, spec in raw["image"].items()
         },
     )
 

@@ -75,7 +75,11 @@ def banner(runtime: Runtime, root: str) -> str:
         f"{model.id}{'' if model.speaks('anthropic') else ' (OpenAI-compatible only)'}"
         for model in catalog.text_models.values()
     ]
-    clock = f"frozen at {runtime.clock.datetime():%Y-%m-%dT%H:%M:%SZ}" if runtime.clock.frozen else "real"
+    clock = (
+        f"frozen at {runtime.clock.datetime():%Y-%m-%dT%H:%M:%SZ}"
+        if runtime.clock.frozen
+        else "real"
+    )
     lines = [
         f"token-plan-emulator {__version__} listening on {root}",
         f"  scenario {config.scenario!r}, seed {config.seed}, clock {clock}",

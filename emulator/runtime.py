@@ -24,7 +24,9 @@ class Runtime:
     def from_config(cls, config: Config) -> Runtime:
         seeds = Seeds(config.seed)
         clock = Clock(parse_instant(config.clock) if config.clock else None)
-        keys = {seat.key or plan_key(seeds, "seat", seat.member): seat.member for seat in config.seats}
+        keys = {
+            seat.key or plan_key(seeds, "seat", seat.member): seat.member for seat in config.seats
+        }
         return cls(config, clock, seeds, Engine(seeds), default_catalog(), keys)
 
     def key_of(self, member: str) -> str:

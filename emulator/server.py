@@ -30,9 +30,9 @@ log = logging.getLogger("emulator")
 
 Site = Literal["openai", "anthropic", "dashscope"]
 RUNTIME = web.AppKey("runtime", Runtime)
-REQUEST_ID = "emulator.request_id"
-MEMBER = "emulator.member"
-ARRIVED = "emulator.arrived"
+REQUEST_ID = web.RequestKey("request_id", str)
+MEMBER = web.RequestKey("member", str)
+ARRIVED = web.RequestKey("arrived", float)  # clock time the request arrived
 MAX_BODY_BYTES = 64 * 1024 * 1024  # agent tools send large contexts; context-window tests more
 
 OPENAI_BASE = "/compatible-mode/v1"
@@ -59,7 +59,7 @@ def site_of(path: str) -> Site | None:
 
 
 def _headers(request: web.Request, content_type: str) -> dict[str, str]:
-    """The headers DashScope's gateway sends (wire.md §3.1); times come from the emulator's clock."""
+    """The headers DashScope's gateway sends (wire.md §3.1), timed by the emulator's clock."""
     runtime = request.app[RUNTIME]
     now = runtime.clock.now()
     arrived = request.get(ARRIVED, now)
@@ -126,7 +126,9 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     raw = await request.read()
     arrived = runtime.clock.now()
     request[ARRIVED] = arrived
-    request[REQUEST_ID] = runtime.seeds.uuid("request", request.method, request.path_qs, raw, arrived)
+    request[REQUEST_ID] = runtime.seeds.uuid(
+        "request", request.method, request.path_qs, raw, arrived
+    )
     if request.path.startswith(ADMIN_BASE + "/") or request.path == ADMIN_BASE:
         return await handler(request)
     site = site_of(request.path)
@@ -142,8 +144,8 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPNotFound:
         return error_response(request, ApiError("url_error"), site)
     except web.HTTPMethodNotAllowed:
-        error = ApiError("method_not_allowed", method=request.method, path=request.path)
-        return error_response(request, error, site)
+        refusal = ApiError("method_not_allowed", method=request.method, path=request.path)
+        return error_response(request, refusal, site)
     except Exception:
         log.exception("unexpected failure on %s %s", request.method, request.path)
         return error_response(request, ApiError("internal_error"), site)

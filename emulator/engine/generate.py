@@ -122,7 +122,9 @@ class Engine:
         tool = _pick_tool(request, rng)
         if tool is not None and answer_cap > 0:
             call = self._tool_call(tool, digest, index, rng)
-            return Completion((), reasoning_pieces, (call,), "tool_calls", signature=self._sig(digest))
+            return Completion(
+                (), reasoning_pieces, (call,), "tool_calls", signature=self._sig(digest)
+            )
 
         text = self._answer_text(request, rng, locale, input_tokens)
         finish: FinishReason = "stop"

@@ -80,9 +80,14 @@ class SchemaFaker:
             merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
             for part in schema["allOf"]:
                 part = self._resolve(part) if isinstance(part, dict) else {}
-                merged["properties"] = {**merged.get("properties", {}), **part.get("properties", {})}
+                merged["properties"] = {
+                    **merged.get("properties", {}),
+                    **part.get("properties", {}),
+                }
                 merged["required"] = [*merged.get("required", []), *part.get("required", [])]
-                merged.update({k: v for k, v in part.items() if k not in ("properties", "required")})
+                merged.update(
+                    {k: v for k, v in part.items() if k not in ("properties", "required")}
+                )
             schema = merged
         return schema
 

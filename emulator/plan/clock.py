@@ -22,7 +22,9 @@ def parse_step(text: str) -> float:
     """A step such as `+31d`, `90s`, `-2h`, `1w`, in seconds."""
     match = _STEP.match(text.strip())
     if not match:
-        raise ValueError(f"bad clock step {text!r}: use a number and one of s, m, h, d, w (e.g. +31d)")
+        raise ValueError(
+            f"bad clock step {text!r}: use a number and one of s, m, h, d, w (e.g. +31d)"
+        )
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 

@@ -117,9 +117,7 @@ def _blocks(role: Any, blocks: list[Any], index: int) -> list[Message]:
         elif kind == "tool_result":
             text, more = fields.text_of(block.get("content"), f"messages[{index}].content")
             results.append(
-                Message(
-                    "tool", text, tool_call_id=str(block.get("tool_use_id") or ""), images=more
-                )
+                Message("tool", text, tool_call_id=str(block.get("tool_use_id") or ""), images=more)
             )
         # thinking, redacted_thinking and other block types are accepted and ignored
     marked = fields.has_cache_marker(blocks)
@@ -209,12 +207,19 @@ def _stop(choice: Completion) -> tuple[str, str | None]:
 def _content(choice: Completion) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if choice.reasoning_pieces:
-        blocks.append({"type": "thinking", "thinking": choice.reasoning, "signature": choice.signature})
+        blocks.append(
+            {"type": "thinking", "thinking": choice.reasoning, "signature": choice.signature}
+        )
     if choice.text_pieces:
         blocks.append({"type": "text", "text": choice.text})
     for call in choice.tool_calls:
         blocks.append(
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": json.loads(call.arguments)}
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": json.loads(call.arguments),
+            }
         )
     return blocks
 
@@ -255,18 +260,28 @@ def _block_frames(index: int, block: dict[str, Any], choice: Completion) -> Iter
             {"type": "input_json_delta", "partial_json": arguments[i : i + ARGUMENT_FRAGMENT]}
             for i in range(0, len(arguments), ARGUMENT_FRAGMENT)
         ]
-    yield _frame("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+    yield _frame(
+        "content_block_start",
+        {"type": "content_block_start", "index": index, "content_block": start},
+    )
     if index == 0:
         yield _frame("ping", {"type": "ping"})
     for delta in deltas:
-        yield _frame("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+        yield _frame(
+            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        )
     yield _frame("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
 def stream_frames(result: ChatResult, meta: ResponseMeta) -> Iterator[bytes]:
     """Every SSE frame of a streamed message: named events, cumulative usage last."""
     choice = result.choices[0]
-    opening = {**message_body(result, meta), "content": [], "stop_reason": None, "stop_sequence": None}
+    opening = {
+        **message_body(result, meta),
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+    }
     opening["usage"] = {**usage_body(result.usage), "output_tokens": 0}
     yield _frame("message_start", {"type": "message_start", "message": opening})
     for index, block in enumerate(_content(choice)):

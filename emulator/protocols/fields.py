@@ -73,7 +73,13 @@ def int_in(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
 
 
 def number_in(
-    body: dict[str, Any], name: str, low: float, high: float, *, bounds: str, open_low: bool = False,
+    body: dict[str, Any],
+    name: str,
+    low: float,
+    high: float,
+    *,
+    bounds: str,
+    open_low: bool = False,
     open_high: bool = False,
 ) -> float | None:
     value = number(body, name)
@@ -95,7 +101,9 @@ def seed(body: dict[str, Any]) -> int | None:
         raise ApiError("invalid_value", detail="'seed' must be Integer", param="seed")
     if value < 0:
         raise ApiError(
-            "invalid_value", detail=f"{value} is lesser than the minimum of 0 - 'seed'", param="seed"
+            "invalid_value",
+            detail=f"{value} is lesser than the minimum of 0 - 'seed'",
+            param="seed",
         )
     if value > SEED_MAX:
         raise ApiError(

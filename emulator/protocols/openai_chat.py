@@ -192,9 +192,7 @@ def _thinking(body: dict[str, Any], model: TextModel) -> tuple[bool, int | None]
     return thinking, budget
 
 
-def _response_format(
-    raw: Any, messages: tuple[Message, ...], thinking: bool
-) -> ResponseFormat:
+def _response_format(raw: Any, messages: tuple[Message, ...], thinking: bool) -> ResponseFormat:
     if raw is None:
         return ResponseFormat()
     kind = raw.get("type") if isinstance(raw, dict) else None
@@ -309,7 +307,12 @@ def _choice_deltas(index: int, choice: Completion, thinking: bool) -> Iterator[d
                 "index": index,
             }
         else:
-            yield {"finish_reason": None, "delta": {"content": piece}, "index": index, "logprobs": None}
+            yield {
+                "finish_reason": None,
+                "delta": {"content": piece},
+                "index": index,
+                "logprobs": None,
+            }
     for call_index, call in enumerate(choice.tool_calls):
         opening = {
             "index": call_index,
@@ -317,7 +320,12 @@ def _choice_deltas(index: int, choice: Completion, thinking: bool) -> Iterator[d
             "type": "function",
             "function": {"name": call.name, "arguments": ""},
         }
-        yield {"finish_reason": None, "delta": {"tool_calls": [opening]}, "index": index, "logprobs": None}
+        yield {
+            "finish_reason": None,
+            "delta": {"tool_calls": [opening]},
+            "index": index,
+            "logprobs": None,
+        }
         for start in range(0, len(call.arguments), ARGUMENT_FRAGMENT):
             fragment = {
                 "index": call_index,
@@ -354,7 +362,8 @@ def models_body(ids: list[str], created: dict[str, int]) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
-            {"id": mid, "object": "model", "created": created[mid], "owned_by": "system"} for mid in ids
+            {"id": mid, "object": "model", "created": created[mid], "owned_by": "system"}
+            for mid in ids
         ],
     }
 
