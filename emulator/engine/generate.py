@@ -109,21 +109,22 @@ class Engine:
         rng = random.Random(int.from_bytes(self.seeds.digest(digest, "choice", index)[:8], "big"))
         answer_cap = request.max_tokens if request.max_tokens is not None else 1 << 30
 
-        reasoning_pieces: tuple[str, ...] = ()
+        reasoning = ""
+        piece_seed = rng.getrandbits(64)
         if request.thinking:
             budget = request.thinking_budget or request.model.max_thinking_budget
             if request.max_tokens_cover_thinking:
                 budget = min(budget, answer_cap)
             reasoning, _ = _cut(self.writer.prose(locale, rng, rng.randint(20, 70)), budget)
-            reasoning_pieces = _pieces(reasoning, rng)
             if request.max_tokens_cover_thinking:
                 answer_cap -= tokens.count(reasoning)
 
         tool = _pick_tool(request, rng)
         if tool is not None and answer_cap > 0:
             call = self._tool_call(tool, digest, index, rng)
+            signature = self._sig(digest) if reasoning else ""
             return Completion(
-                (), reasoning_pieces, (call,), "tool_calls", signature=self._sig(digest)
+                "", reasoning, (call,), "tool_calls", signature=signature, piece_seed=piece_seed
             )
 
         text = self._answer_text(request, rng, locale, input_tokens)
@@ -139,12 +140,13 @@ class Engine:
         if truncated:
             finish, stop_sequence = "length", None
         return Completion(
-            _pieces(text, rng),
-            reasoning_pieces,
+            text,
+            reasoning,
             (),
             finish,
             stop_sequence=stop_sequence,
-            signature=self._sig(digest) if reasoning_pieces else "",
+            signature=self._sig(digest) if reasoning else "",
+            piece_seed=piece_seed,
         )
 
     def _answer_text(
@@ -193,19 +195,6 @@ def _cut(text: str, cap: int) -> tuple[str, bool]:
     if len(ends) <= cap:
         return text, False
     return (text[: ends[cap - 1]] if cap > 0 else ""), True
-
-
-def _pieces(text: str, rng: random.Random) -> tuple[str, ...]:
-    """The stream's fragments: one to four tokens each, white space leading the next one."""
-    ends = tokens.token_ends(text)
-    pieces: list[str] = []
-    start = taken = 0
-    while taken < len(ends):
-        taken = min(taken + rng.randint(1, 4), len(ends))
-        end = ends[taken - 1] if taken < len(ends) else len(text)
-        pieces.append(text[start:end])
-        start = end
-    return tuple(pieces)
 
 
 def _locale(messages: tuple[Message, ...]) -> str:

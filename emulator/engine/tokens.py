@@ -10,11 +10,13 @@ counts exactly the tokens before that boundary, which is how answers are cut at 
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from emulator.engine.types import Message, ToolSpec
+if TYPE_CHECKING:
+    from emulator.engine.types import Message, ToolSpec
 
 TOKEN = re.compile(r"[A-Za-z0-9]{1,4}|\S")
 MESSAGE_OVERHEAD = 4
@@ -24,7 +26,7 @@ IMAGE_TOKENS = 256
 
 def count(text: str) -> int:
     """Tokens in `text`."""
-    return sum(1 for _ in TOKEN.finditer(text))
+    return len(TOKEN.findall(text))
 
 
 def token_ends(text: str) -> list[int]:
@@ -47,3 +49,16 @@ def tools_tokens(tools: Iterable[ToolSpec]) -> int:
 def prompt_tokens(messages: Iterable[Message], tools: Iterable[ToolSpec]) -> int:
     """Input tokens of a whole request: messages (system included) and tool definitions."""
     return REQUEST_OVERHEAD + sum(message_tokens(m) for m in messages) + tools_tokens(tools)
+
+
+def stream_pieces(text: str, rng: random.Random) -> tuple[str, ...]:
+    """A stream's fragments of `text`: one to four tokens each, white space leading the next."""
+    ends = token_ends(text)
+    pieces: list[str] = []
+    start = taken = 0
+    while taken < len(ends):
+        taken = min(taken + rng.randint(1, 4), len(ends))
+        end = ends[taken - 1] if taken < len(ends) else len(text)
+        pieces.append(text[start:end])
+        start = end
+    return tuple(pieces)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from emulator.catalog import Protocol, TextModel
+from emulator.engine.tokens import stream_pieces
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
@@ -71,22 +74,24 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class Completion:
-    """One choice of the answer. The pieces are the stream's fragments; joined, the full text."""
+    """One choice of the answer. Streams cut `text` and `reasoning` into pieces on demand, from
+    `piece_seed`, so a non-streaming answer never pays for the cutting."""
 
-    text_pieces: tuple[str, ...]
-    reasoning_pieces: tuple[str, ...]
+    text: str
+    reasoning: str
     tool_calls: tuple[ToolCall, ...]
     finish_reason: FinishReason
     stop_sequence: str | None = None
     signature: str = ""
+    piece_seed: int = 0
 
-    @property
-    def text(self) -> str:
-        return "".join(self.text_pieces)
+    @cached_property
+    def text_pieces(self) -> tuple[str, ...]:
+        return stream_pieces(self.text, random.Random(self.piece_seed))
 
-    @property
-    def reasoning(self) -> str:
-        return "".join(self.reasoning_pieces)
+    @cached_property
+    def reasoning_pieces(self) -> tuple[str, ...]:
+        return stream_pieces(self.reasoning, random.Random(~self.piece_seed))
 
 
 @dataclass(frozen=True)

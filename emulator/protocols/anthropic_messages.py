@@ -206,11 +206,11 @@ def _stop(choice: Completion) -> tuple[str, str | None]:
 
 def _content(choice: Completion) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    if choice.reasoning_pieces:
+    if choice.reasoning:
         blocks.append(
             {"type": "thinking", "thinking": choice.reasoning, "signature": choice.signature}
         )
-    if choice.text_pieces:
+    if choice.text:
         blocks.append({"type": "text", "text": choice.text})
     for call in choice.tool_calls:
         blocks.append(

@@ -15,7 +15,7 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     """The request body as a JSON object."""
     try:
         body = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise invalid("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")

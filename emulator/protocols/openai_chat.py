@@ -90,7 +90,8 @@ def _messages(raw: Any) -> tuple[Message, ...]:
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             raise fields.type_error(f"messages[{index}]", "Object")
-        role = _ROLES.get(item.get("role"))  # type: ignore[arg-type]
+        name = item.get("role")
+        role = _ROLES.get(name) if isinstance(name, str) else None
         if role is None:
             raise invalid(
                 f"'messages[{index}].role' must be one of system, user, assistant, tool",
@@ -373,7 +374,7 @@ def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
         "error": {
             "message": error.message,
             "type": error.kind.openai_type,
-            "param": error.param,
+            "param": None,  # every captured DashScope error has param null (wire.md §1.2)
             "code": error.kind.openai_code,
         },
         "request_id": request_id,

@@ -1,0 +1,65 @@
+"""The baseline: a bare aiohttp app answering a fixed JSON body and a fixed SSE stream."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from aiohttp import web
+
+BODY = json.dumps(
+    {
+        "model": "qwen3.6-plus",
+        "usage": {"prompt_tokens": 12, "completion_tokens": 40, "total_tokens": 52},
+        "choices": [
+            {
+                "message": {
+                    "content": "A fixed answer of about forty tokens. " * 6,
+                    "role": "assistant",
+                },
+                "finish_reason": "stop",
+                "index": 0,
+                "logprobs": None,
+            }
+        ],
+        "object": "chat.completion",
+        "created": 1777593600,
+        "system_fingerprint": None,
+        "id": "chatcmpl-00000000-0000-0000-0000-000000000000",
+    }
+).encode()
+FRAME = b'data: {"choices":[{"delta":{"content":"word "},"index":0}]}\n\n'
+FRAMES = 20
+
+
+async def completion(request: web.Request) -> web.StreamResponse:
+    await request.read()
+    return web.Response(body=BODY, content_type="application/json")
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    await request.read()
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for _ in range(FRAMES):
+        await response.write(FRAME)
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    return web.Response(text="ok")
+
+
+def main() -> None:
+    app = web.Application()
+    app.router.add_post("/json", completion)
+    app.router.add_post("/sse", stream)
+    app.router.add_get("/health", health)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Throughput, latency and cold start of the emulator against a bare aiohttp handler, in one run.
+
+    python bench/run.py [--seconds 5] [--concurrency 16]
+
+Each server runs in its own process; the load comes from this process over loopback with
+keep-alive connections. Every figure is also printed as a ratio to the bare handler's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+CLOCK = "2026-05-01T00:00:00Z"
+
+
+@dataclass
+class Figures:
+    requests: int
+    seconds: float
+    latencies: list[float]
+    first_bytes: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, timeout: float = 10.0) -> float:
+    """Seconds until `url` answers 200."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.005)
+    raise TimeoutError(url)
+
+
+def start(args: list[str], health: str) -> tuple[subprocess.Popen[bytes], float]:
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL)
+    try:
+        wait_healthy(health)
+    except TimeoutError:
+        process.kill()
+        raise
+    return process, time.perf_counter() - started
+
+
+async def load(
+    url: str, body: dict[str, object], headers: dict[str, str], seconds: float, concurrency: int
+) -> Figures:
+    payload = json.dumps(body).encode()
+    latencies: list[float] = []
+    first_bytes: list[float] = []
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                sent = time.perf_counter()
+                async with session.post(url, data=payload, headers=headers) as reply:
+                    first = True
+                    async for _ in reply.content.iter_any():
+                        if first:
+                            first_bytes.append(time.perf_counter() - sent)
+                            first = False
+                    if reply.status != 200:
+                        raise RuntimeError(f"{url} answered {reply.status}")
+                latencies.append(time.perf_counter() - sent)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return Figures(len(latencies), elapsed, latencies, first_bytes)
+
+
+def key_from_banner(port: int) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "emulator", "env", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in out.splitlines() if "OPENAI_API_KEY" in line)
+    return line.split("=", 1)[1].strip("'")
+
+
+def report(name: str, figures: Figures, baseline: Figures) -> None:
+    print(
+        f"{name:<34} {figures.rps:8.0f} req/s  ratio {figures.rps / baseline.rps:5.2f}  "
+        f"p50 {figures.pct(figures.latencies, 0.5):6.2f} ms  "
+        f"p99 {figures.pct(figures.latencies, 0.99):6.2f} ms  "
+        f"ttfb p50 {figures.pct(figures.first_bytes, 0.5):6.2f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+
+    colds = []
+    for _ in range(5):
+        port = free_port()
+        process, cold = start(
+            ["-m", "emulator", "--port", str(port)], f"http://127.0.0.1:{port}/_emulator/health"
+        )
+        colds.append(cold)
+        process.terminate()
+        process.wait(10)
+    print(
+        f"cold start to healthy: median {statistics.median(colds) * 1000:.0f} ms "
+        f"(min {min(colds) * 1000:.0f}, max {max(colds) * 1000:.0f}) over {len(colds)} starts"
+    )
+
+    bare_port, emu_port = free_port(), free_port()
+    bare, _ = start(
+        [str(HERE / "bare_server.py"), str(bare_port)], f"http://127.0.0.1:{bare_port}/health"
+    )
+    emulator, _ = start(
+        ["-m", "emulator", "--port", str(emu_port), "--clock", CLOCK],
+        f"http://127.0.0.1:{emu_port}/_emulator/health",
+    )
+    key = key_from_banner(emu_port)
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    say = [{"role": "user", "content": "Write one short paragraph about the sea."}]
+    oai = f"http://127.0.0.1:{emu_port}/compatible-mode/v1/chat/completions"
+    ant = f"http://127.0.0.1:{emu_port}/apps/anthropic/v1/messages"
+    base = {"model": "qwen3.6-plus", "messages": say, "enable_thinking": False}
+    anth = {"model": "qwen3.6-plus", "messages": say, "max_tokens": 512}
+    s, c = args.seconds, args.concurrency
+    try:
+        runs = {
+            "bare aiohttp JSON": (f"http://127.0.0.1:{bare_port}/json", {}, {}),
+            "bare aiohttp SSE (20 frames)": (f"http://127.0.0.1:{bare_port}/sse", {}, {}),
+            "openai chat, non-streaming": (oai, base, auth),
+            "openai chat, streaming": (oai, {**base, "stream": True}, auth),
+            "anthropic messages, non-streaming": (ant, anth, auth),
+            "anthropic messages, streaming": (ant, {**anth, "stream": True}, auth),
+        }
+        results = {}
+        for name, (url, body, headers) in runs.items():
+            asyncio.run(load(url, body, headers, 0.5, c))  # warm up
+            results[name] = asyncio.run(load(url, body, headers, s, c))
+        baseline = results["bare aiohttp JSON"]
+        print(f"load: {c} concurrent keep-alive clients for {s:.0f} s each, one core per process")
+        for name, figures in results.items():
+            report(name, figures, baseline)
+    finally:
+        for process in (bare, emulator):
+            process.terminate()
+            process.wait(10)
+
+
+if __name__ == "__main__":
+    main()
