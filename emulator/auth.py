@@ -11,9 +11,12 @@ def presented_key(headers: Mapping[str, str], accept_x_api_key: bool) -> str | N
     """The key a request presents: `Authorization: Bearer`, else `x-api-key` when accepted."""
     authorization = headers.get("Authorization")
     if authorization is not None:
-        scheme, _, token = authorization.strip().partition(" ")
+        value = authorization.strip()
+        scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer":
-            return authorization.strip() or None  # no scheme: a key that cannot be valid
+            # No Bearer scheme (e.g. the bare key): something was presented, but never a valid
+            # key, even when the text is one. "" is no seat's key (seat keys are never empty).
+            return "" if value else None
         return token.strip() or None
     if accept_x_api_key:
         return headers.get("x-api-key", "").strip() or None

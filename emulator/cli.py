@@ -15,6 +15,7 @@ from aiohttp import web
 
 from emulator import __version__
 from emulator.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, load_scenario
+from emulator.plan.clock import parse_instant
 from emulator.runtime import Runtime
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, RUNTIME, build_app
 
@@ -33,7 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (parser, serve, env):
         _common(sub)
     for sub in (parser, serve):
-        sub.add_argument("--log-level", default=argparse.SUPPRESS, help="e.g. info, debug")
+        sub.add_argument(
+            "--log-level",
+            default=argparse.SUPPRESS,
+            type=str.lower,
+            choices=("debug", "info", "warning", "error"),
+            help="logging detail (default warning)",
+        )
     return parser
 
 
@@ -59,13 +66,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def config_from(args: argparse.Namespace) -> Config:
     config = load_scenario(getattr(args, "scenario", "default"), getattr(args, "scenarios", None))
-    return config.with_overrides(
+    config = config.with_overrides(
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         seed=getattr(args, "seed", None),
         clock=getattr(args, "clock", None),
         accept_x_api_key=getattr(args, "accept_x_api_key", None),
     )
+    if config.clock:
+        try:
+            parse_instant(config.clock)
+        except (ValueError, OverflowError, OSError):
+            raise ConfigError(
+                f"clock {config.clock!r} is not an ISO-8601 instant (e.g. 2026-05-01T00:00:00Z)"
+            ) from None
+    return config
 
 
 def banner(runtime: Runtime, root: str) -> str:
@@ -120,11 +135,11 @@ async def serve(config: Config) -> None:
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     port = sockets[0].getsockname()[1] if sockets else config.port
-    print(banner(app[RUNTIME], f"http://{config.host}:{port}"), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before the banner: a signal sent on seeing
+        loop.add_signal_handler(signum, stop.set)  # it must already stop the server cleanly
+    print(banner(app[RUNTIME], f"http://{config.host}:{port}"), flush=True)
     try:
         await stop.wait()
     finally:
@@ -145,5 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(args, "log_level", "warning").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:  # the port is taken, the host is not ours, ...
+        print(f"error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -19,6 +19,7 @@ class Runtime:
     engine: Engine
     catalog: Catalog
     keys: dict[str, str] = field(default_factory=dict)  # key -> member
+    requests_seen: int = 0
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:

@@ -113,6 +113,9 @@ async def sse_response(
         await response.write(error_frame(error, request[REQUEST_ID]))
     except ConnectionResetError:
         return response  # the client went away; nothing left to tell it
+    except Exception:  # a bug: the 200 is out, so say it in the stream, never a second response
+        log.exception("unexpected failure while streaming %s", request.path)
+        await response.write(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
     await response.write_eof()
     return response
 
@@ -126,8 +129,12 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     raw = await request.read()
     arrived = runtime.clock.now()
     request[ARRIVED] = arrived
+    runtime.requests_seen += 1
+    # Under a frozen clock the same request must get the same id (determinism); on the real
+    # clock the running count keeps identical requests within one clock tick apart.
+    sequence = 0 if runtime.clock.frozen else runtime.requests_seen
     request[REQUEST_ID] = runtime.seeds.uuid(
-        "request", request.method, request.path_qs, raw, arrived
+        "request", request.method, request.path_qs, raw, arrived, sequence
     )
     if request.path.startswith(ADMIN_BASE + "/") or request.path == ADMIN_BASE:
         return await handler(request)

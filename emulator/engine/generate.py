@@ -181,7 +181,8 @@ def _pick_tool(request: ChatRequest, rng: random.Random) -> ToolSpec | None:
         return None
     if choice.mode == "named":
         return next((t for t in request.tools if t.name == choice.name), None)
-    last = request.messages[-1] if request.messages else None
+    # System entries inside the conversation (agent tools append environment notes) are not turns.
+    last = next((m for m in reversed(request.messages) if m.role != "system"), None)
     if choice.mode == "auto" and (last is None or last.role != "user"):
         return None
     said = last.text.lower() if last else ""

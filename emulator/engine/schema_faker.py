@@ -16,6 +16,13 @@ from typing import Any
 from faker import Faker
 
 MAX_DEPTH = 6
+# Caps so that a hostile or absurd schema (minItems 1e8, required self-references) can neither
+# hang the server nor exhaust the stack; past them the instance no longer validates.
+HARD_DEPTH = 32
+MAX_NODES = 5000
+MAX_ITEMS = 64
+MAX_PROPERTIES = 64
+MAX_STRING = 8192
 _EPOCH = datetime(2020, 1, 1)
 _WINDOW_SECONDS = 10 * 365 * 86400
 
@@ -39,9 +46,20 @@ class SchemaFaker:
         self.root = root
         self.rng = rng
         self.fake = fake
+        self.nodes = 0  # instances and allOf parts made so far (MAX_NODES)
+        self.nesting = 0  # instance() calls currently on the stack (HARD_DEPTH)
 
     def instance(self, schema: Any = None, name: str = "", depth: int = 0) -> Any:
-        schema = self.root if schema is None else schema
+        self.nodes += 1
+        if self.nesting > HARD_DEPTH or self.nodes > MAX_NODES:
+            return None
+        self.nesting += 1
+        try:
+            return self._instance(self.root if schema is None else schema, name, depth)
+        finally:
+            self.nesting -= 1
+
+    def _instance(self, schema: Any, name: str, depth: int) -> Any:
         if not isinstance(schema, dict):
             return self._word()  # `true` / `{}` schemas accept anything
         schema = self._resolve(schema)
@@ -51,7 +69,11 @@ class SchemaFaker:
             return self.rng.choice(schema["enum"])
         for key in ("anyOf", "oneOf"):
             if isinstance(schema.get(key), list) and schema[key]:
-                options = [o for o in schema[key] if not _is_null(self._resolve(o))]
+                options = [
+                    o
+                    for o in schema[key]
+                    if not (isinstance(o, dict) and _is_null(self._resolve(o)))
+                ]
                 return self.instance((options or schema[key])[0], name, depth)
         kind = self._type(schema)
         if kind == "object":
@@ -68,23 +90,26 @@ class SchemaFaker:
             return None
         return self._string(schema, name)
 
-    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+    def _resolve(self, schema: dict[str, Any], nesting: int = 0) -> dict[str, Any]:
         seen = 0
         while isinstance(schema.get("$ref"), str) and seen < 16:
             target: Any = self.root
             for part in schema["$ref"].lstrip("#").strip("/").split("/"):
                 target = target.get(part, {}) if part and isinstance(target, dict) else target
+            target = target if isinstance(target, dict) else {}
             schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
             seen += 1
         if isinstance(schema.get("allOf"), list):
             merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
             for part in schema["allOf"]:
-                part = self._resolve(part) if isinstance(part, dict) else {}
+                self.nodes += 1
+                usable = isinstance(part, dict) and self.nodes <= MAX_NODES
+                part = self._resolve(part, nesting + 1) if usable and nesting < 16 else {}
                 merged["properties"] = {
-                    **merged.get("properties", {}),
-                    **part.get("properties", {}),
+                    **_dict(merged.get("properties")),
+                    **_dict(part.get("properties")),
                 }
-                merged["required"] = [*merged.get("required", []), *part.get("required", [])]
+                merged["required"] = [*_list(merged.get("required")), *_list(part.get("required"))]
                 merged.update(
                     {k: v for k, v in part.items() if k not in ("properties", "required")}
                 )
@@ -105,8 +130,8 @@ class SchemaFaker:
         return "string"
 
     def _object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
-        properties = schema.get("properties") or {}
-        required = [r for r in schema.get("required") or [] if isinstance(r, str)]
+        properties = _dict(schema.get("properties"))
+        required = [r for r in _list(schema.get("required")) if isinstance(r, str)]
         result: dict[str, Any] = {}
         for key, sub in properties.items():
             wanted = key in required or (depth < MAX_DEPTH and self.rng.random() < 0.5)
@@ -115,22 +140,24 @@ class SchemaFaker:
         for key in required:
             if key not in result:  # required but not described: any value will do
                 result[key] = self._word()
-        minimum = int(schema.get("minProperties", 0))
+        minimum = _count(schema.get("minProperties"), 0, MAX_PROPERTIES)
         extra = schema.get("additionalProperties", True)
-        while len(result) < minimum and extra is not False:
+        while len(result) < minimum and extra is not False and self.nodes <= MAX_NODES:
             result[f"{self._word()}_{len(result)}"] = self.instance(
                 extra if isinstance(extra, dict) else {"type": "string"}, "", depth + 1
             )
         return result
 
     def _array(self, schema: dict[str, Any], name: str, depth: int) -> list[Any]:
-        prefix = schema.get("prefixItems") or []
-        low = int(schema.get("minItems", 0 if depth >= MAX_DEPTH else 1))
-        high = int(schema.get("maxItems", max(low, 3)))
+        prefix = _list(schema.get("prefixItems"))
+        low = _count(schema.get("minItems"), 0 if depth >= MAX_DEPTH else 1, MAX_ITEMS)
+        high = _count(schema.get("maxItems"), max(low, 3), MAX_ITEMS)
         size = max(low, min(high, self.rng.randint(low, max(low, min(high, 3)))))
         items = schema.get("items", {})
         out: list[Any] = []
         for index in range(size):
+            if self.nodes > MAX_NODES:
+                break
             sub = prefix[index] if index < len(prefix) else items
             value = self.instance(sub, name, depth + 1)
             if schema.get("uniqueItems"):
@@ -145,16 +172,19 @@ class SchemaFaker:
 
     def _bounds(self, schema: dict[str, Any], default: tuple[float, float]) -> tuple[float, float]:
         low, high = default
-        if "minimum" in schema:
-            low = float(schema["minimum"])
-        if "exclusiveMinimum" in schema and not isinstance(schema["exclusiveMinimum"], bool):
-            low = float(schema["exclusiveMinimum"]) + 1e-9
-        if "maximum" in schema:
-            high = float(schema["maximum"])
-        if "exclusiveMaximum" in schema and not isinstance(schema["exclusiveMaximum"], bool):
-            high = float(schema["exclusiveMaximum"]) - 1e-9
+        minimum, maximum = _finite(schema.get("minimum")), _finite(schema.get("maximum"))
+        exclusive_min = _finite(schema.get("exclusiveMinimum"))
+        exclusive_max = _finite(schema.get("exclusiveMaximum"))
+        if minimum is not None:
+            low = minimum
+        if exclusive_min is not None:
+            low = exclusive_min + 1e-9
+        if maximum is not None:
+            high = maximum
+        if exclusive_max is not None:
+            high = exclusive_max - 1e-9
         if high < low:
-            high = low + 100 if "minimum" in schema or "exclusiveMinimum" in schema else high
+            high = low + 100 if minimum is not None or exclusive_min is not None else high
             low = min(low, high)
         return low, high
 
@@ -162,18 +192,19 @@ class SchemaFaker:
         low, high = self._bounds(schema, (0, 100))
         lo, hi = math.ceil(low), math.floor(high)
         step = schema.get("multipleOf")
-        if isinstance(step, int) and step > 0:
-            first, last = math.ceil(lo / step), math.floor(hi / step)
+        if isinstance(step, int) and not isinstance(step, bool) and step > 0:
+            first, last = -(-lo // step), hi // step
             return step * self.rng.randint(first, max(first, last))
         return self.rng.randint(lo, max(lo, hi))
 
     def _number(self, schema: dict[str, Any]) -> float | int:
         step = schema.get("multipleOf")
-        if isinstance(step, (int, float)) and step > 0:
-            low, high = self._bounds(schema, (0, 100))
-            first, last = math.ceil(low / step), math.floor(high / step)
-            return step * self.rng.randint(first, max(first, last))
         low, high = self._bounds(schema, (0, 100))
+        if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0:
+            first, last = low / step, high / step
+            if math.isfinite(first) and math.isfinite(last):
+                first, last = math.ceil(first), math.floor(last)
+                return step * self.rng.randint(first, max(first, last))
         value = round(self.rng.uniform(low, high), 2)
         return min(max(value, low), high)
 
@@ -182,10 +213,14 @@ class SchemaFaker:
         text = self._formatted(fmt) if isinstance(fmt, str) else None
         if text is None:
             text = self._hinted(name)
-        low = int(schema.get("minLength", 0))
-        high = int(schema.get("maxLength", 10_000))
-        while len(text) < low:
+        low = _count(schema.get("minLength"), 0, MAX_STRING)
+        high = _count(schema.get("maxLength"), 10_000, 10_000)
+        for _ in range(64):
+            if len(text) >= low:
+                break
             text += " " + self._word()
+        if len(text) < low:  # a long minLength: repeat what is there rather than word by word
+            text += (" " + text) * (1 + (low - len(text)) // (len(text) + 1))
         if len(text) > high:
             text = text[:high].rstrip() or text[:high]
         return text[:high] if len(text) < low else text
@@ -240,6 +275,33 @@ class SchemaFaker:
 
     def _word(self) -> str:
         return str(self.fake.word())
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _finite(value: Any) -> float | None:
+    """A schema bound as a float, or None when it is absent or not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _count(value: Any, default: int, cap: int) -> int:
+    """A schema count (minItems, minLength, ...) as an int in [0, cap]; `default` if unusable."""
+    number = _finite(value)
+    if number is None:
+        return default
+    return max(0, min(int(number), cap))
 
 
 def _is_null(schema: Any) -> bool:

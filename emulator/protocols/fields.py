@@ -4,22 +4,39 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from emulator.errors import ApiError, invalid, out_of_range
 
 SEED_MAX = 2**31 - 1
+# A body that may hold a lone UTF-16 surrogate: a \uD800-\uDFFF escape, or one encoded in UTF-8.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
     """The request body as a JSON object."""
     try:
         body = json.loads(raw) if raw else None
+        if _MAYBE_SURROGATE.search(raw):
+            body = _without_lone_surrogates(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise invalid("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
     return body
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """`value` with every unpaired surrogate (legal in JSON text, not encodable as UTF-8, as a
+    tool that cuts a string between the halves of an emoji sends) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def model_id(body: dict[str, Any]) -> str:
