@@ -24,7 +24,7 @@ def claude_code() -> Path:
     if not binary.exists():
         npm = shutil.which("npm")
         assert npm, "this test needs Node.js and npm on PATH to install Claude Code"
-        subprocess.run(
+        installed = subprocess.run(
             [
                 npm,
                 "install",
@@ -34,11 +34,12 @@ def claude_code() -> Path:
                 str(binary.parents[2]),
                 CLAUDE_CODE,
             ],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=600,
             env={**os.environ, "npm_config_cache": str(TOOLS / "npm-cache")},
         )
+        assert installed.returncode == 0, f"npm install {CLAUDE_CODE} failed:\n{installed.stderr}"
     assert binary.exists(), f"npm did not install {CLAUDE_CODE}"
     return binary
 
