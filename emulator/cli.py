@@ -16,8 +16,9 @@ from aiohttp import web
 from emulator import __version__
 from emulator.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, load_scenario
 from emulator.plan.clock import parse_instant
-from emulator.runtime import Runtime
-from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, RUNTIME, build_app
+from emulator.runtime import RUNTIME, Runtime
+from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
+from emulator.sites import SITES
 
 DEFAULT_MODEL = "qwen3.6-plus"
 
@@ -102,10 +103,21 @@ def banner(runtime: Runtime, root: str) -> str:
         f"  Anthropic-compatible base URL  {root}{ANTHROPIC_BASE}",
         f"  Health                         {root}/_emulator/health",
     ]
-    lines += [f"  API key ({member:<10})          {key}" for key, member in runtime.keys.items()]
+    lines += [
+        f"  API key ({member:<10})          {key}" for member, key in runtime.seat_keys().items()
+    ]
     lines += [
         f"  Text models   {', '.join(text)}",
         f"  Image models  {', '.join(catalog.image_models)}",
+        "  For reproducing key / base-URL mix-ups (FAQ):",
+    ]
+    for site in SITES:
+        if site.plan != "token_plan" and site.protocol != "dashscope":
+            lines.append(f"    {site.label:<36} {root}{site.base}")
+    accounts = runtime.accounts
+    lines += [
+        f"    Coding Plan key                      {accounts.coding_plan.key}",
+        f"    pay-as-you-go key                    {accounts.payg_key}",
         "Ctrl-C stops.",
     ]
     return "\n".join(lines)
@@ -114,7 +126,7 @@ def banner(runtime: Runtime, root: str) -> str:
 def env_lines(config: Config) -> str:
     runtime = Runtime.from_config(config)
     root = f"http://{config.host}:{config.port}"
-    key = next(iter(runtime.keys))
+    key = next(iter(runtime.seat_keys().values()))
     exports = {
         "OPENAI_BASE_URL": root + OPENAI_BASE,
         "OPENAI_API_KEY": key,

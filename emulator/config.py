@@ -20,9 +20,15 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SeatConfig:
-    member: str
+    member: str | None  # None: an unassigned seat
     tier: str = "pro"
     key: str | None = None  # None: derived from the seed and the member's name
+    used: float = 0  # Credits already spent this subscription month
+
+
+@dataclass(frozen=True)
+class PackConfig:
+    used: float = 0  # Credits already drawn from the pack (bought when the scenario starts)
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,12 @@ class Config:
     clock: str | None = None  # ISO-8601 instant to freeze the clock at; None for real time
     accept_x_api_key: bool = False
     seats: tuple[SeatConfig, ...] = field(default_factory=lambda: (SeatConfig("alice"),))
+    packs: tuple[PackConfig, ...] = ()
+    subscription_start: str | None = None  # ISO instant; None: the clock's day at start-up
+    subscription_months: int = 12
+    coding_plan_tier: str = "pro"
+    state_file: str | None = None  # SQLite file keeping the plan across restarts
+    admin_anywhere: bool = False  # serve /_emulator/ to non-loopback clients too
     scenario: str = "default"
     description: str = ""
 
@@ -62,12 +74,26 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         tier = seat.get("tier", "pro")
         if tier not in TIERS:
             raise ConfigError(f"{source}: {name}.seats[{index}].tier must be one of {TIERS}")
-        seats.append(SeatConfig(member=str(seat["member"]), tier=tier, key=seat.get("key")))
+        member = seat.get("member")
+        seats.append(
+            SeatConfig(
+                member=None if member is None else str(member),
+                tier=tier,
+                key=seat.get("key"),
+                used=float(seat.get("used", 0)),
+            )
+        )
+    packs = tuple(PackConfig(used=float(p.get("used", 0))) for p in raw.get("packs") or [])
+    subscription = raw.get("subscription") or {}
     return Config(
         seed=int(raw.get("seed", 0)),
         clock=raw.get("clock"),
         accept_x_api_key=bool(raw.get("accept_x_api_key", False)),
         seats=tuple(seats) or Config().seats,
+        packs=packs,
+        subscription_start=subscription.get("start"),
+        subscription_months=int(subscription.get("months", 12)),
+        coding_plan_tier=str((raw.get("coding_plan") or {}).get("tier", "pro")),
         scenario=name,
         description=str(raw.get("description", "")),
     )

@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from emulator.config import Config
-from emulator.runtime import Runtime
-from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, RUNTIME, build_app
+from emulator.runtime import RUNTIME, Runtime
+from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
 
 
 @dataclass
@@ -35,7 +35,7 @@ class RunningEmulator:
     @property
     def api_key(self) -> str:
         """The key of the first seat."""
-        return next(iter(self.runtime.keys))
+        return next(iter(self.runtime.seat_keys().values()))
 
     def openai_kwargs(self, **extra: Any) -> dict[str, Any]:
         """Keyword arguments for `openai.OpenAI(...)` / `AsyncOpenAI(...)`."""

@@ -1,8 +1,9 @@
-"""build_app(config): the aiohttp application serving the Token Plan site on one port.
+"""build_app(config): the aiohttp application serving every site on one port.
 
-Data flow: the gateway middleware gives every request its id and checks the key (flat 401s on
-every path of the site, before routing, as the real gateway does); handlers parse the body with
-the protocol adapter, check the model and the input length, ask the engine for the answer and
+Data flow: the gateway middleware gives every request its id and journal entry and checks the
+key for the site it came to (flat 401s on every path of the Token Plan, before routing, as the
+real gateway does); handlers parse the body with the protocol adapter, check the model and the
+input length, ask the plan to admit the call, ask the engine for the answer, charge it, and
 render it. Any ApiError is rendered in the envelope of the protocol that was called.
 """
 
@@ -11,48 +12,39 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from email.utils import formatdate
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
 
-from emulator.auth import authenticate
+from emulator.admin.api import add_admin_routes
+from emulator.auth import presented_key
 from emulator.catalog import Protocol, TextModel
 from emulator.config import Config
 from emulator.engine import tokens
 from emulator.engine.types import ChatRequest, ChatResult
 from emulator.errors import ApiError
+from emulator.journal import Entry, mask
+from emulator.plan.accounts import Caller
 from emulator.protocols import anthropic_messages, dashscope, fields, openai_chat
 from emulator.protocols.fields import compact
 from emulator.protocols.meta import ResponseMeta
-from emulator.runtime import Runtime
+from emulator.runtime import RUNTIME, Runtime
+from emulator.sites import SITES, Site, site_of
 
 log = logging.getLogger("emulator")
 
-Site = Literal["openai", "anthropic", "dashscope"]
-RUNTIME = web.AppKey("runtime", Runtime)
 REQUEST_ID = web.RequestKey("request_id", str)
-MEMBER = web.RequestKey("member", str)
 ARRIVED = web.RequestKey("arrived", float)  # clock time the request arrived
+SITE = web.RequestKey("site", Site)
+CALLER = web.RequestKey("caller", Caller)
+ENTRY = web.RequestKey("entry", Entry)
 MAX_BODY_BYTES = 64 * 1024 * 1024  # agent tools send large contexts; context-window tests more
 
+ADMIN_BASE = "/_emulator"
 OPENAI_BASE = "/compatible-mode/v1"
 ANTHROPIC_BASE = "/apps/anthropic"
-DASHSCOPE_BASE = "/api/v1"
-ADMIN_BASE = "/_emulator"
-_SITES: tuple[tuple[str, Site], ...] = (
-    (OPENAI_BASE, "openai"),
-    (ANTHROPIC_BASE, "anthropic"),
-    (DASHSCOPE_BASE, "dashscope"),
-)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def site_of(path: str) -> Site | None:
-    for prefix, site in _SITES:
-        if path == prefix or path.startswith(prefix + "/"):
-            return site
-    return None
 
 
 # ---- responses ----------------------------------------------------------------------------
@@ -85,14 +77,15 @@ def json_response(request: web.Request, body: Any, status: int = 200) -> web.Res
 
 
 def error_body(error: ApiError, site: Site, request_id: str) -> dict[str, Any]:
-    if error.kind.gateway or site == "dashscope":
+    if error.kind.gateway or site.protocol == "dashscope":
         return dashscope.error_body(error, request_id)
-    if site == "anthropic":
+    if site.protocol == "anthropic":
         return anthropic_messages.error_body(error, request_id)
     return openai_chat.error_body(error, request_id)
 
 
 def error_response(request: web.Request, error: ApiError, site: Site) -> web.Response:
+    request[ENTRY].error = error.kind.name
     return json_response(request, error_body(error, site, request[REQUEST_ID]), error.status)
 
 
@@ -110,11 +103,13 @@ async def sse_response(
         for frame in frames:
             await response.write(frame)
     except ApiError as error:
+        request[ENTRY].error = error.kind.name
         await response.write(error_frame(error, request[REQUEST_ID]))
     except ConnectionResetError:
         return response  # the client went away; nothing left to tell it
     except Exception:  # a bug: the 200 is out, so say it in the stream, never a second response
         log.exception("unexpected failure while streaming %s", request.path)
+        request[ENTRY].error = "internal_error"
         await response.write(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
     await response.write_eof()
     return response
@@ -141,14 +136,33 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     site = site_of(request.path)
     if site is None:
         return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
+    request[SITE] = site
+    entry = request[ENTRY] = Entry(
+        request[REQUEST_ID], arrived, request.method, request.path, site.plan, site.protocol
+    )
+    response = await _answer(request, handler, site)
+    entry.status = response.status
+    runtime.journal.record(entry)
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler, site: Site) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
     try:
-        request[MEMBER] = authenticate(
-            request.headers, runtime.keys, runtime.config.accept_x_api_key
-        )
+        # The Token Plan gateway takes the key only from `Authorization: Bearer` (FAQ) unless
+        # configured otherwise; the other plans' Anthropic endpoints document x-api-key too.
+        accept_x = runtime.config.accept_x_api_key or site.plan != "token_plan"
+        key = presented_key(request.headers, accept_x)
+        request[ENTRY].key = mask(key)
+        caller = request[CALLER] = runtime.accounts.authenticate(site.plan, key)
+        if caller.seat is not None:
+            request[ENTRY].member, request[ENTRY].seat = caller.seat.member, caller.seat.id
         return await handler(request)
     except ApiError as error:
         return error_response(request, error, site)
     except web.HTTPNotFound:
+        if not site.wrong_path_is_url_error:
+            return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
         return error_response(request, ApiError("url_error"), site)
     except web.HTTPMethodNotAllowed:
         refusal = ApiError("method_not_allowed", method=request.method, path=request.path)
@@ -170,11 +184,25 @@ def _text_model(runtime: Runtime, body: dict[str, Any], protocol: Protocol) -> T
     return model
 
 
-def _complete(runtime: Runtime, chat: ChatRequest) -> ChatResult:
+def _complete(request: web.Request, chat: ChatRequest) -> ChatResult:
+    """Check the input, admit the call, answer it and charge it, journaling each step."""
+    runtime = request.app[RUNTIME]
+    entry = request[ENTRY]
+    entry.model, entry.stream = chat.model.id, chat.stream
     input_tokens = tokens.prompt_tokens(chat.messages, chat.tools)
     if input_tokens > chat.model.max_input:
         raise ApiError("input_too_long", limit=chat.model.max_input)
-    return runtime.engine.complete(chat, input_tokens)
+    caller = request[CALLER]
+    runtime.accounts.admit(caller)
+    result = runtime.engine.complete(chat, input_tokens)
+    usage = result.usage
+    entry.input_tokens, entry.cached_tokens = usage.input_tokens, usage.cached_tokens
+    entry.output_tokens = usage.output_tokens
+    charge = runtime.accounts.settle(caller, chat.model, usage)
+    if charge is not None:
+        entry.cost, entry.charged = charge.cost.total, charge.charged
+        entry.from_packs = list(charge.from_packs)
+    return result
 
 
 def _meta(request: web.Request, model: TextModel) -> ResponseMeta:
@@ -186,7 +214,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = fields.parse_object(await request.read())
     model = _text_model(runtime, body, "openai")
     chat = openai_chat.parse(body, model)
-    result = _complete(runtime, chat)
+    result = _complete(request, chat)
     meta = _meta(request, model)
     if chat.stream:
         frames = openai_chat.stream_frames(chat, result, meta)
@@ -207,7 +235,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     body = fields.parse_object(await request.read())
     model = _text_model(runtime, body, "anthropic")
     chat = anthropic_messages.parse(body, model)
-    result = _complete(runtime, chat)
+    result = _complete(request, chat)
     meta = _meta(request, model)
     if chat.stream:
         frames = anthropic_messages.stream_frames(result, meta)
@@ -224,21 +252,16 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     return json_response(request, anthropic_messages.count_tokens_body(counted))
 
 
-# ---- admin --------------------------------------------------------------------------------
-
-
-async def health(request: web.Request) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
-    return web.json_response({"status": "ok", "scenario": runtime.config.scenario})
-
-
 def build_app(config: Config | None = None) -> web.Application:
     """The emulator as an aiohttp application; all its state hangs off the app."""
     app = web.Application(middlewares=[gateway], client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = Runtime.from_config(config or Config())
-    app.router.add_post(f"{OPENAI_BASE}/chat/completions", chat_completions)
-    app.router.add_get(f"{OPENAI_BASE}/models", list_models)
-    app.router.add_post(f"{ANTHROPIC_BASE}/v1/messages", messages)
-    app.router.add_post(f"{ANTHROPIC_BASE}/v1/messages/count_tokens", count_tokens)
-    app.router.add_get(f"{ADMIN_BASE}/health", health)
+    for site in SITES:
+        if site.protocol == "openai":
+            app.router.add_post(f"{site.base}/chat/completions", chat_completions)
+            app.router.add_get(f"{site.base}/models", list_models)
+        elif site.protocol == "anthropic":
+            app.router.add_post(f"{site.base}/v1/messages", messages)
+            app.router.add_post(f"{site.base}/v1/messages/count_tokens", count_tokens)
+    add_admin_routes(app, ADMIN_BASE)
     return app

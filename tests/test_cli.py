@@ -66,7 +66,11 @@ class CliServer:
 
     @property
     def key(self) -> str:
-        keys = [m.group(0) for line in self.banner for m in KEY.finditer(line)]
+        """The seat's key, from the banner's `API key (member)` line (the Coding Plan's key,
+        printed for mix-ups, has the same format)."""
+        keys = [
+            m.group(0) for line in self.banner if "API key (" in line for m in KEY.finditer(line)
+        ]
         assert len(keys) == 1, self.banner
         return keys[0]
 

@@ -1,0 +1,1 @@
+"""Everything under /_emulator/: the JSON admin API (and, later, the usage page)."""

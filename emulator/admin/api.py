@@ -1,0 +1,203 @@
+"""The JSON admin API under /_emulator/: read the plan, move the clock, run the console's moves.
+
+Bound to loopback: a request from another address gets 403 unless the emulator was told
+otherwise. Full keys are returned (a test double's convenience); the usage page masks them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from emulator.admin import views
+from emulator.plan.calendar import iso
+from emulator.plan.clock import parse_instant, parse_step
+from emulator.plan.ledger import PlanError
+from emulator.runtime import RUNTIME, Runtime
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+USAGE_WINDOWS = (1, 7, 30)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def _refuse(message: str, status: int = 400) -> web.Response:
+    return _json({"error": message}, status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise PlanError("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise PlanError("the body must be a JSON object")
+    return body
+
+
+def _runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+def _loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return remote == "localhost"
+
+
+@web.middleware
+async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/_emulator"):
+        return await handler(request)
+    if not _loopback(request.remote) and not _runtime(request).config.admin_anywhere:
+        return _refuse("the admin API answers on loopback only", 403)
+    try:
+        return await handler(request)
+    except PlanError as error:
+        return _refuse(error.message, error.status)
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    return _json({"status": "ok", "scenario": _runtime(request).config.scenario})
+
+
+async def state(request: web.Request) -> web.StreamResponse:
+    return _json(views.overview(_runtime(request)))
+
+
+async def clock(request: web.Request) -> web.StreamResponse:
+    """GET: the clock. POST {"set": ISO, "advance": "+31d", "freeze": bool}: move it first."""
+    runtime = _runtime(request)
+    if request.method == "POST":
+        body = await _body(request)
+        freeze = body.get("freeze", runtime.clock.frozen)
+        if not isinstance(freeze, bool):
+            raise PlanError("freeze must be true or false")
+        try:
+            if "set" in body:
+                runtime.clock.set(parse_instant(str(body["set"])), freeze=freeze)
+            elif freeze != runtime.clock.frozen:
+                runtime.clock.set(runtime.clock.now(), freeze=freeze)
+            if "advance" in body:
+                runtime.clock.advance(parse_step(str(body["advance"])))
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
+    return _json({"now": iso(runtime.clock.now()), "frozen": runtime.clock.frozen})
+
+
+async def journal(request: web.Request) -> web.StreamResponse:
+    try:
+        limit = int(request.query.get("limit", "100"))
+        status = int(request.query["status"]) if "status" in request.query else None
+    except ValueError:
+        raise PlanError("limit and status must be integers") from None
+    entries = _runtime(request).journal.newest(limit, status)
+    return _json({"entries": [entry.to_json() for entry in entries]})
+
+
+async def reset(request: web.Request) -> web.StreamResponse:
+    _runtime(request).reset()
+    return _json(views.overview(_runtime(request)))
+
+
+async def usage(request: web.Request) -> web.StreamResponse:
+    days = request.query.get("days", "30")
+    if not days.isdigit() or int(days) not in USAGE_WINDOWS:
+        raise PlanError("days must be 1, 7 or 30")
+    return _json(views.usage(_runtime(request), int(days)))
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    runtime = _runtime(request)
+    request_id = runtime.seeds.uuid("stats", runtime.clock.now(), runtime.requests_seen)
+    return _json(views.subscription_stats(runtime, request_id))
+
+
+async def buy_pack(request: web.Request) -> web.StreamResponse:
+    runtime = _runtime(request)
+    pack = runtime.ledger.buy_pack()
+    return _json(views.pack_view(pack, runtime.clock.now()), 201)
+
+
+async def add_seat(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    ledger = _runtime(request).ledger
+    seat = ledger.add_seat(str(body.get("tier", "pro")))
+    if body.get("member") is not None:
+        seat = ledger.assign(seat.id, str(body["member"]))
+    return _json(views.seat_view(seat, ledger), 201)
+
+
+async def seat_action(request: web.Request) -> web.StreamResponse:
+    """POST /seats/{id}/{assign|reclaim|upgrade|reset-key|suspend|unsuspend}."""
+    ledger = _runtime(request).ledger
+    seat_id, action = request.match_info["seat"], request.match_info["action"]
+    body = await _body(request)
+    if action == "assign":
+        if not isinstance(body.get("member"), str) or not body["member"]:
+            raise PlanError("assign needs a member name")
+        seat = ledger.assign(seat_id, body["member"])
+    elif action == "reclaim":
+        seat = ledger.reclaim(seat_id)
+    elif action == "upgrade":
+        seat = ledger.upgrade(seat_id, str(body.get("tier", "")))
+    elif action == "reset-key":
+        seat = ledger.reset_key(seat_id)
+    elif action in ("suspend", "unsuspend"):
+        seat = ledger.suspend(seat_id, action == "suspend")
+    else:
+        raise PlanError(f"unknown seat action {action!r}", 404)
+    return _json(views.seat_view(seat, ledger))
+
+
+async def renew(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    months = body.get("months", 1)
+    if not isinstance(months, int) or isinstance(months, bool):
+        raise PlanError("months must be a whole number")
+    _runtime(request).ledger.renew(months)
+    return _json(views.overview(_runtime(request))["subscription"])
+
+
+async def subscribe(request: web.Request) -> web.StreamResponse:
+    """A new subscription: refused while one is active (one per account, the FAQ)."""
+    runtime = _runtime(request)
+    if not runtime.ledger.expired():
+        raise PlanError(
+            "Each Alibaba Cloud account can have only one active Token Plan Team Edition "
+            "subscription.",
+            409,
+        )
+    body = await _body(request)
+    months = body.get("months", 1)
+    if not isinstance(months, int) or isinstance(months, bool) or months < 1:
+        raise PlanError("months must be a whole number of at least 1")
+    runtime.resubscribe(months)
+    return _json(views.overview(runtime), 201)
+
+
+def add_admin_routes(app: web.Application, base: str) -> None:
+    app.middlewares.insert(0, admin_guard)
+    router = app.router
+    router.add_get(f"{base}/health", health)
+    router.add_get(f"{base}/state", state)
+    router.add_route("*", f"{base}/clock", clock)
+    router.add_get(f"{base}/journal", journal)
+    router.add_post(f"{base}/reset", reset)
+    router.add_get(f"{base}/usage", usage)
+    router.add_get(f"{base}/stats", stats)
+    router.add_post(f"{base}/packs", buy_pack)
+    router.add_post(f"{base}/seats", add_seat)
+    router.add_post(f"{base}/seats/{{seat}}/{{action}}", seat_action)
+    router.add_post(f"{base}/subscription/renew", renew)
+    router.add_post(f"{base}/subscription", subscribe)

@@ -1,0 +1,73 @@
+"""The request journal: what each request was, how it was answered and what it cost (bounded)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from emulator.plan.calendar import iso
+from emulator.plan.credits import credits
+
+DEFAULT_LIMIT = 10_000
+
+
+def mask(key: str | None) -> str | None:
+    """A key as the console shows it after creation: `sk-sp-****` and the last four."""
+    if not key:
+        return None
+    prefix = "sk-sp-" if key.startswith("sk-sp-") else key[:3]
+    return f"{prefix}****{key[-4:]}"
+
+
+@dataclass
+class Entry:
+    request_id: str
+    time: float
+    method: str
+    path: str
+    plan: str | None = None
+    protocol: str | None = None
+    key: str | None = None  # masked
+    member: str | None = None
+    seat: str | None = None
+    model: str | None = None
+    stream: bool = False
+    status: int = 0
+    error: str | None = None  # the error kind's name
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    cost: int = 0  # micro-Credits the usage is worth
+    charged: int = 0  # micro-Credits taken (less than cost only when the balance ran out)
+    from_packs: list[tuple[str, int]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["time"] = iso(self.time)
+        body["cost"] = str(credits(self.cost))
+        body["charged"] = str(credits(self.charged))
+        body["from_packs"] = [[pack, str(credits(amount))] for pack, amount in self.from_packs]
+        return body
+
+
+class Journal:
+    """The newest `limit` requests, oldest first."""
+
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        self.entries: deque[Entry] = deque(maxlen=limit)
+
+    def record(self, entry: Entry) -> None:
+        self.entries.append(entry)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def newest(self, limit: int = 100, status: int | None = None) -> list[Entry]:
+        found: list[Entry] = []
+        for entry in reversed(self.entries):
+            if status is None or entry.status == status:
+                found.append(entry)
+                if len(found) >= limit:
+                    break
+        return found

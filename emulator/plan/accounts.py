@@ -1,0 +1,63 @@
+"""Who may call which site, and what a call costs: the Token Plan ledger, a Coding Plan, and a
+pay-as-you-go account, each with its own keys (product.md §4.1's mix-up matrix)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from emulator.catalog import TextModel
+from emulator.engine.types import Usage
+from emulator.errors import ApiError
+from emulator.plan.coding_plan import CodingPlan
+from emulator.plan.credits import cost_of
+from emulator.plan.ledger import Charge, Ledger, Seat
+
+Plan = Literal["token_plan", "coding_plan", "payg"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated request's account: a Token Plan seat, the Coding Plan, or pay-as-you-go."""
+
+    plan: Plan
+    key: str
+    seat: Seat | None = None
+
+
+@dataclass
+class Accounts:
+    ledger: Ledger
+    coding_plan: CodingPlan
+    payg_key: str
+
+    def authenticate(self, plan: Plan, key: str | None) -> Caller:
+        """The caller behind `key` on `plan`'s site, or that site's documented refusal."""
+        if plan == "token_plan":
+            if key is None:
+                raise ApiError("no_api_key")
+            return Caller(plan, key, self.ledger.authenticate(key))
+        if plan == "coding_plan":
+            if key != self.coding_plan.key:
+                raise ApiError("coding_plan_invalid_token")
+            return Caller(plan, key)
+        if key is None:
+            raise ApiError("no_api_key")
+        if key != self.payg_key:
+            raise ApiError("payg_incorrect_api_key")
+        return Caller(plan, key)
+
+    def admit(self, caller: Caller) -> None:
+        """Refuse a request the caller's plan has no allowance left for."""
+        if caller.seat is not None:
+            self.ledger.admit(caller.seat)
+        elif caller.plan == "coding_plan":
+            self.coding_plan.admit()
+
+    def settle(self, caller: Caller, model: TextModel, usage: Usage) -> Charge | None:
+        """Charge a completed request: Credits on the Token Plan, nothing elsewhere."""
+        if caller.seat is None:
+            return None
+        uncached = usage.input_tokens - usage.cached_tokens
+        cost = cost_of(uncached, usage.cached_tokens, usage.output_tokens, model.credits)
+        return self.ledger.charge(caller.seat, cost, model.id)

@@ -1,0 +1,267 @@
+"""The books of one Token Plan Team Edition subscription: seats, keys, Credits, shared packs.
+
+Rules (product.md §1, the FAQ): a request is charged to its seat's monthly quota first, then to
+shared usage packs, soonest-expiring first; a request admitted with anything left completes and
+its cost stops the balance at zero; with nothing left, requests are refused until a reset, a pack
+or an upgrade. Seat quotas reset on each subscription-month anniversary, without carry-over.
+Everything here is exact integers of micro-Credits, and all time comes from the clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from emulator.errors import ApiError
+from emulator.plan.calendar import add_months, months_elapsed
+from emulator.plan.clock import Clock
+from emulator.plan.credits import MICRO, PACK_CREDITS, TIER_CREDITS, Cost
+from emulator.seeds import Seeds, plan_key
+
+DAY = 86400.0
+PACK_MONTHS = 1  # a shared pack is valid one month from purchase
+
+
+class PlanError(Exception):
+    """An admin operation the plan refuses (HTTP status and a clear message)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Seat:
+    id: str
+    tier: str
+    member: str | None = None
+    key: str | None = None
+    suspended: bool = False
+    used: int = 0  # micro-Credits spent in subscription month `cycle`
+    bonus: int = 0  # micro-Credits an upgrade added in subscription month `cycle`
+    cycle: int = 0
+
+    @property
+    def quota(self) -> int:
+        return TIER_CREDITS[self.tier] * MICRO + self.bonus
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.quota - self.used)
+
+    @property
+    def status(self) -> str:
+        if self.member is None:
+            return "unassigned"
+        return "suspended" if self.suspended else "active"
+
+
+@dataclass
+class Pack:
+    id: str
+    purchased_at: float
+    expires_at: float
+    size: int = PACK_CREDITS * MICRO
+    used: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.size - self.used)
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Where one request's cost came from."""
+
+    seat: str
+    cost: Cost
+    from_seat: int
+    from_packs: tuple[tuple[str, int], ...]
+
+    @property
+    def charged(self) -> int:
+        """What was actually taken: the cost, or less when the balance ran out under it."""
+        return self.from_seat + sum(amount for _, amount in self.from_packs)
+
+
+@dataclass
+class Ledger:
+    clock: Clock
+    seeds: Seeds
+    start: float
+    term_months: int = 12
+    seats: dict[str, Seat] = field(default_factory=dict)
+    packs: list[Pack] = field(default_factory=list)
+    generation: int = 0  # how many subscriptions came before this one (keys change with it)
+    keys_issued: dict[str, int] = field(default_factory=dict)  # member -> keys generated so far
+    # (day index, member, model) -> micro-Credits: the usage analysis over 1 / 7 / 30 days
+    usage: dict[tuple[int, str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+    # ---- time --------------------------------------------------------------------------------
+
+    @property
+    def end(self) -> float:
+        return add_months(self.start, self.term_months)
+
+    def expired(self) -> bool:
+        return self.clock.now() >= self.end
+
+    def cycle(self) -> int:
+        return months_elapsed(self.start, self.clock.now())
+
+    def cycle_bounds(self) -> tuple[float, float]:
+        """Start and end (the next reset) of the current subscription month."""
+        index = self.cycle()
+        return add_months(self.start, index), add_months(self.start, index + 1)
+
+    def _roll(self, seat: Seat) -> Seat:
+        """Apply the resets the clock has passed: a new month starts from the full quota."""
+        index = self.cycle()
+        if seat.cycle != index:
+            seat.used, seat.bonus, seat.cycle = 0, 0, index
+        return seat
+
+    def live_packs(self) -> list[Pack]:
+        """Packs still valid with Credits left, in the order they are drawn: soonest-expiring."""
+        now = self.clock.now()
+        live = [p for p in self.packs if p.expires_at > now and p.remaining > 0]
+        return sorted(live, key=lambda p: (p.expires_at, p.id))
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def seat_of(self, key: str) -> Seat | None:
+        """The assigned seat holding `key`, if any (no validity checks)."""
+        return next((s for s in self.seats.values() if s.key == key and s.member), None)
+
+    def authenticate(self, key: str) -> Seat:
+        """The seat a live key belongs to; the FAQ's 401 for unknown keys and expired plans."""
+        seat = self.seat_of(key)
+        if seat is None or self.expired():
+            raise ApiError("invalid_api_key")
+        if seat.suspended:
+            raise ApiError("key_suspended")
+        return self._roll(seat)
+
+    def available(self, seat: Seat) -> int:
+        return self._roll(seat).remaining + sum(p.remaining for p in self.live_packs())
+
+    def admit(self, seat: Seat) -> None:
+        """Refuse a request when the seat and every pack are spent."""
+        if self.available(seat) <= 0:
+            raise ApiError("insufficient_quota")
+
+    def charge(self, seat: Seat, cost: Cost, model: str) -> Charge:
+        """Take `cost` from the seat, then from packs; what is not there is not taken."""
+        self._roll(seat)
+        owed = cost.total
+        from_seat = min(owed, seat.remaining)
+        seat.used += from_seat
+        owed -= from_seat
+        from_packs: list[tuple[str, int]] = []
+        for pack in self.live_packs():
+            if owed <= 0:
+                break
+            taken = min(owed, pack.remaining)
+            pack.used += taken
+            owed -= taken
+            from_packs.append((pack.id, taken))
+        charge = Charge(seat.id, cost, from_seat, tuple(from_packs))
+        day = int(self.clock.now() // DAY)
+        self.usage[(day, seat.member or "", model)] += charge.charged
+        return charge
+
+    # ---- administration ----------------------------------------------------------------------
+
+    def seat(self, seat_id: str) -> Seat:
+        if seat_id not in self.seats:
+            raise PlanError(f"no seat {seat_id!r}", 404)
+        return self._roll(self.seats[seat_id])
+
+    def add_seat(self, tier: str) -> Seat:
+        _check_tier(tier)
+        seat = Seat(id=f"seat-{len(self.seats) + 1}", tier=tier, cycle=self.cycle())
+        self.seats[seat.id] = seat
+        return seat
+
+    def assign(self, seat_id: str, member: str, key: str | None = None) -> Seat:
+        """Give a seat to a member and generate its key (shown in full only now)."""
+        seat = self.seat(seat_id)
+        if seat.member is not None:
+            raise PlanError(f"{seat_id} is assigned to {seat.member}; reclaim it first", 409)
+        if any(s.member == member for s in self.seats.values()):
+            raise PlanError(f"{member} already has a seat", 409)
+        seat.member = member
+        seat.key = key or self._new_key(member)
+        return seat
+
+    def reclaim(self, seat_id: str) -> Seat:
+        """Return a seat to unassigned; its key stops working at once."""
+        seat = self.seat(seat_id)
+        seat.member, seat.key, seat.suspended = None, None, False
+        return seat
+
+    def reset_key(self, seat_id: str) -> Seat:
+        seat = self.seat(seat_id)
+        if seat.member is None:
+            raise PlanError(f"{seat_id} is unassigned: assign it before generating a key", 409)
+        seat.key = self._new_key(seat.member)
+        return seat
+
+    def suspend(self, seat_id: str, suspended: bool = True) -> Seat:
+        seat = self.seat(seat_id)
+        seat.suspended = suspended
+        return seat
+
+    def upgrade(self, seat_id: str, tier: str) -> Seat:
+        """A higher tier at once; this month gains remaining_days / 30 x the difference, rounded
+        up to whole Credits (product.md §1.4). Downgrades are not offered."""
+        _check_tier(tier)
+        seat = self.seat(seat_id)
+        old, new = TIER_CREDITS[seat.tier], TIER_CREDITS[tier]
+        if new <= old:
+            raise PlanError(
+                f"{seat_id} is {seat.tier}: only an upgrade to a higher tier is possible"
+            )
+        _, cycle_end = self.cycle_bounds()
+        days = math.ceil((cycle_end - self.clock.now()) / DAY)
+        seat.bonus += math.ceil(days * (new - old) / 30) * MICRO
+        seat.tier = tier
+        return seat
+
+    def buy_pack(self) -> Pack:
+        now = self.clock.now()
+        pack = Pack(f"pack-{len(self.packs) + 1}", now, add_months(now, PACK_MONTHS))
+        self.packs.append(pack)
+        return pack
+
+    def renew(self, months: int) -> None:
+        """Extend validity; Credits of the current month are neither added nor reset."""
+        if months < 1:
+            raise PlanError("renew by at least one month")
+        self.term_months += months
+
+    def _new_key(self, member: str) -> str:
+        issued = self.keys_issued.get(member, 0)
+        self.keys_issued[member] = issued + 1
+        # A member's first key of the first subscription depends only on the seed, so it is
+        # stable across runs; every later key differs.
+        later = (issued, self.generation) if issued or self.generation else ()
+        return plan_key(self.seeds, "seat", member, *later)
+
+    def successor(self, start: float, months: int) -> Ledger:
+        """A new subscription after this one expired: same seats and members, new keys, full
+        quotas; the usage history carries on."""
+        new = Ledger(self.clock, self.seeds, start, months, generation=self.generation + 1)
+        new.usage = self.usage
+        for seat in self.seats.values():
+            added = new.add_seat(seat.tier)
+            if seat.member is not None:
+                new.assign(added.id, seat.member)
+        return new
+
+
+def _check_tier(tier: str) -> None:
+    if tier not in TIER_CREDITS:
+        raise PlanError(f"tier must be one of {', '.join(TIER_CREDITS)}")
