@@ -101,15 +101,11 @@ async def load(
     return Figures(len(latencies), elapsed, latencies, first_bytes)
 
 
-def key_from_banner(port: int) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "emulator", "env", "--port", str(port)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(line for line in out.splitlines() if "OPENAI_API_KEY" in line)
-    return line.split("=", 1)[1].strip("'")
+def keys_of(port: int) -> tuple[str, str]:
+    """The first seat's key and the pay-as-you-go key, from the admin API."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/state", timeout=5) as reply:
+        state = json.load(reply)
+    return state["seats"][0]["key"], state["payg"]["key"]
 
 
 def report(name: str, figures: Figures, baseline: Figures) -> None:
@@ -149,10 +145,12 @@ def main() -> None:
         ["-m", "emulator", "--port", str(emu_port), "--clock", CLOCK],
         f"http://127.0.0.1:{emu_port}/_emulator/health",
     )
-    key = key_from_banner(emu_port)
+    key, payg_key = keys_of(emu_port)
     auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    payg_auth = {**auth, "Authorization": f"Bearer {payg_key}"}
     say = [{"role": "user", "content": "Write one short paragraph about the sea."}]
     oai = f"http://127.0.0.1:{emu_port}/compatible-mode/v1/chat/completions"
+    payg = f"http://127.0.0.1:{emu_port}/dashscope/compatible-mode/v1/chat/completions"
     ant = f"http://127.0.0.1:{emu_port}/apps/anthropic/v1/messages"
     base = {"model": "qwen3.6-plus", "messages": say, "enable_thinking": False}
     anth = {"model": "qwen3.6-plus", "messages": say, "max_tokens": 512}
@@ -162,6 +160,7 @@ def main() -> None:
             "bare aiohttp JSON": (f"http://127.0.0.1:{bare_port}/json", {}, {}),
             "bare aiohttp SSE (20 frames)": (f"http://127.0.0.1:{bare_port}/sse", {}, {}),
             "openai chat, non-streaming": (oai, base, auth),
+            "  same, pay-as-you-go (no ledger)": (payg, base, payg_auth),
             "openai chat, streaming": (oai, {**base, "stream": True}, auth),
             "anthropic messages, non-streaming": (ant, anth, auth),
             "anthropic messages, streaming": (ant, {**anth, "stream": True}, auth),

@@ -58,6 +58,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default=sup, help="scenario name (default: default)")
     parser.add_argument("--scenarios", type=Path, default=sup, help="a scenarios YAML file")
     parser.add_argument(
+        "--state",
+        metavar="FILE",
+        default=sup,
+        help="keep the plan in this SQLite file and continue it on restart (default: in memory)",
+    )
+    parser.add_argument(
         "--accept-x-api-key",
         action="store_true",
         default=sup,
@@ -73,6 +79,7 @@ def config_from(args: argparse.Namespace) -> Config:
         seed=getattr(args, "seed", None),
         clock=getattr(args, "clock", None),
         accept_x_api_key=getattr(args, "accept_x_api_key", None),
+        state_file=getattr(args, "state", None),
     )
     if config.clock:
         try:
@@ -103,9 +110,10 @@ def banner(runtime: Runtime, root: str) -> str:
         f"  Anthropic-compatible base URL  {root}{ANTHROPIC_BASE}",
         f"  Health                         {root}/_emulator/health",
     ]
-    lines += [
-        f"  API key ({member:<10})          {key}" for member, key in runtime.seat_keys().items()
-    ]
+    if config.state_file:
+        lines.append(f"  State file                     {config.state_file}")
+    for member, key in runtime.seat_keys().items():
+        lines.append(f"  {f'API key ({member})':<31}{key}")
     lines += [
         f"  Text models   {', '.join(text)}",
         f"  Image models  {', '.join(catalog.image_models)}",
@@ -124,7 +132,8 @@ def banner(runtime: Runtime, root: str) -> str:
 
 
 def env_lines(config: Config) -> str:
-    runtime = Runtime.from_config(config)
+    runtime = Runtime.from_config(config)  # with --state, the keys the file holds
+    runtime.close()
     root = f"http://{config.host}:{config.port}"
     key = next(iter(runtime.seat_keys().values()))
     exports = {
@@ -156,6 +165,7 @@ async def serve(config: Config) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        app[RUNTIME].close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,7 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command == "env":
-        print(env_lines(config))
+        try:
+            print(env_lines(config))
+        except ConfigError as exc:  # a --state file of another scenario or seed
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     logging.basicConfig(
         level=getattr(args, "log_level", "warning").upper(),
@@ -174,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         asyncio.run(serve(config))
+    except ConfigError as exc:  # a --state file of another scenario or seed
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # the port is taken, the host is not ours, ...
         print(f"error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1

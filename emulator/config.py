@@ -38,6 +38,7 @@ class Config:
     seed: int = 0
     clock: str | None = None  # ISO-8601 instant to freeze the clock at; None for real time
     accept_x_api_key: bool = False
+    context_cache: bool = True  # report repeated prompt prefixes as cached tokens (§7)
     seats: tuple[SeatConfig, ...] = field(default_factory=lambda: (SeatConfig("alice"),))
     packs: tuple[PackConfig, ...] = ()
     subscription_start: str | None = None  # ISO instant; None: the clock's day at start-up
@@ -89,6 +90,7 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         seed=int(raw.get("seed", 0)),
         clock=raw.get("clock"),
         accept_x_api_key=bool(raw.get("accept_x_api_key", False)),
+        context_cache=bool(raw.get("context_cache", True)),
         seats=tuple(seats) or Config().seats,
         packs=packs,
         subscription_start=subscription.get("start"),

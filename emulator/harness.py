@@ -58,6 +58,7 @@ class RunningEmulator:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self.runtime.close()  # the --state file, if the config named one
 
 
 def start_emulator(config: Config | None = None) -> RunningEmulator:

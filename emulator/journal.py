@@ -56,9 +56,12 @@ class Journal:
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self.entries: deque[Entry] = deque(maxlen=limit)
+        # Entries ever recorded: numbers them, so a state file appends only the new ones.
+        self.recorded = 0
 
     def record(self, entry: Entry) -> None:
         self.entries.append(entry)
+        self.recorded += 1
 
     def clear(self) -> None:
         self.entries.clear()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from emulator.catalog import Catalog, default_catalog
 from emulator.config import Config
+from emulator.engine.cache import ContextCache
 from emulator.engine.generate import Engine
 from emulator.journal import Journal
 from emulator.plan.accounts import Accounts
@@ -15,6 +16,7 @@ from emulator.plan.clock import Clock, parse_instant
 from emulator.plan.coding_plan import CodingPlan
 from emulator.plan.credits import MICRO
 from emulator.plan.ledger import DAY, Ledger
+from emulator.plan.store import PlanStore
 from emulator.seeds import Seeds, plan_key
 
 
@@ -33,7 +35,11 @@ def build_accounts(config: Config, clock: Clock, seeds: Seeds) -> Accounts:
     for pack_config in config.packs:
         ledger.buy_pack().used = round(pack_config.used * MICRO)
     coding_plan = CodingPlan(clock, plan_key(seeds, "coding-plan"), config.coding_plan_tier, start)
-    return Accounts(ledger, coding_plan, payg_key="sk-" + seeds.hex(32, "payg"))
+    return Accounts(ledger, coding_plan, payg_key(seeds))
+
+
+def payg_key(seeds: Seeds) -> str:
+    return "sk-" + seeds.hex(32, "payg")
 
 
 @dataclass
@@ -46,19 +52,63 @@ class Runtime:
     accounts: Accounts
     journal: Journal
     requests_seen: int = 0
+    # Prompt prefixes seen (product.md §7); in memory only, as the real cache promises nothing
+    # across a restart.
+    cache: ContextCache = field(default_factory=ContextCache)
+    store: PlanStore | None = None  # --state: the plan written through to SQLite
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:
+        """The scenario's start, or with `state_file` the plan that file holds (the file is
+        created from the scenario when new). Its clock wins over `config.clock`: a clock moved
+        before a restart stays moved."""
+        if config.state_file is None:
+            return cls.fresh(config)
+        seeds = Seeds(config.seed)
+        store = PlanStore(config.state_file, config.scenario, config.seed)
+        saved = store.load(seeds)
+        if saved is None:
+            runtime = cls.fresh(config)
+            runtime.store = store
+            runtime.persist()
+            return runtime
+        accounts = Accounts(saved.ledger, saved.coding_plan, payg_key(seeds))
+        return cls(
+            config,
+            saved.clock,
+            seeds,
+            Engine(seeds),
+            default_catalog(),
+            accounts,
+            saved.journal,
+            store=store,
+        )
+
+    @classmethod
+    def fresh(cls, config: Config) -> Runtime:
+        """The scenario's start, in memory."""
         seeds = Seeds(config.seed)
         clock = Clock(parse_instant(config.clock) if config.clock else None)
         accounts = build_accounts(config, clock, seeds)
         return cls(config, clock, seeds, Engine(seeds), default_catalog(), accounts, Journal())
 
+    def persist(self) -> None:
+        """Commit what changed to the state file, if there is one. Called after every charge
+        (before its response goes out), every journal entry and every admin change."""
+        if self.store is not None:
+            self.store.save(self.clock, self.ledger, self.accounts.coding_plan, self.journal)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
     def reset(self) -> None:
-        """Back to the scenario's start: clock, plans, journal, caches."""
-        fresh = Runtime.from_config(self.config)
+        """Back to the scenario's start: clock, plans, journal, caches (and the state file)."""
+        fresh = Runtime.fresh(self.config)
         self.clock, self.engine, self.accounts = fresh.clock, fresh.engine, fresh.accounts
         self.journal, self.requests_seen = fresh.journal, 0
+        self.cache.clear()
+        self.persist()
 
     def resubscribe(self, months: int) -> None:
         self.accounts.ledger = self.ledger.successor(self.clock.now(), months)

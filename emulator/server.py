@@ -21,6 +21,7 @@ from emulator.auth import presented_key
 from emulator.catalog import Protocol, TextModel
 from emulator.config import Config
 from emulator.engine import tokens
+from emulator.engine.cache import Prompt
 from emulator.engine.types import ChatRequest, ChatResult
 from emulator.errors import ApiError
 from emulator.journal import Entry, mask
@@ -111,8 +112,20 @@ async def sse_response(
         log.exception("unexpected failure while streaming %s", request.path)
         request[ENTRY].error = "internal_error"
         await response.write(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
-    await response.write_eof()
+    _journal(request, response.status)  # before the stream ends: a client that has read to
+    await response.write_eof()  # the end finds its request in the journal (and the state file)
     return response
+
+
+def _journal(request: web.Request, status: int) -> None:
+    """Record the request's journal entry (once) and commit the plan with it (`--state`)."""
+    entry = request[ENTRY]
+    if entry.status:
+        return
+    entry.status = status
+    runtime = request.app[RUNTIME]
+    runtime.journal.record(entry)
+    runtime.persist()
 
 
 # ---- the gateway --------------------------------------------------------------------------
@@ -137,17 +150,21 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     if site is None:
         return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
     request[SITE] = site
-    entry = request[ENTRY] = Entry(
+    request[ENTRY] = Entry(
         request[REQUEST_ID], arrived, request.method, request.path, site.plan, site.protocol
     )
     response = await _answer(request, handler, site)
-    entry.status = response.status
-    runtime.journal.record(entry)
+    _journal(request, response.status)  # a whole answer: committed with its charge before sending
     return response
 
 
 async def _answer(request: web.Request, handler: Handler, site: Site) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
+    unrouted = isinstance(request.match_info.http_exception, web.HTTPNotFound)
+    if unrouted and not site.wrong_path_is_url_error:
+        # The Coding Plan and pay-as-you-go hosts answer a wrong path with a bare 404 whatever
+        # the key (product.md §4.1); only the Token Plan gateway checks the key first.
+        return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
     try:
         # The Token Plan gateway takes the key only from `Authorization: Bearer` (FAQ) unless
         # configured otherwise; the other plans' Anthropic endpoints document x-api-key too.
@@ -161,8 +178,6 @@ async def _answer(request: web.Request, handler: Handler, site: Site) -> web.Str
     except ApiError as error:
         return error_response(request, error, site)
     except web.HTTPNotFound:
-        if not site.wrong_path_is_url_error:
-            return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
         return error_response(request, ApiError("url_error"), site)
     except web.HTTPMethodNotAllowed:
         refusal = ApiError("method_not_allowed", method=request.method, path=request.path)
@@ -189,12 +204,17 @@ def _complete(request: web.Request, chat: ChatRequest) -> ChatResult:
     runtime = request.app[RUNTIME]
     entry = request[ENTRY]
     entry.model, entry.stream = chat.model.id, chat.stream
-    input_tokens = tokens.prompt_tokens(chat.messages, chat.tools)
+    # With the context cache on, its reading of the prompt counts the tokens too (counted once).
+    prompt = Prompt.of(chat) if runtime.config.context_cache else None
+    input_tokens = prompt.tokens if prompt else tokens.prompt_tokens(chat.messages, chat.tools)
     if input_tokens > chat.model.max_input:
         raise ApiError("input_too_long", limit=chat.model.max_input)
     caller = request[CALLER]
     runtime.accounts.admit(caller)
-    result = runtime.engine.complete(chat, input_tokens)
+    # Looked up only once the call is admitted, so a refused request neither hits nor fills the
+    # cache. One cache per account: the Token Plan's seats share theirs (one subscription).
+    cache = runtime.cache.use(caller.plan, prompt, request[ARRIVED]) if prompt else None
+    result = runtime.engine.complete(chat, input_tokens, cache)
     usage = result.usage
     entry.input_tokens, entry.cached_tokens = usage.input_tokens, usage.cached_tokens
     entry.output_tokens = usage.output_tokens
@@ -202,6 +222,8 @@ def _complete(request: web.Request, chat: ChatRequest) -> ChatResult:
     if charge is not None:
         entry.cost, entry.charged = charge.cost.total, charge.charged
         entry.from_packs = list(charge.from_packs)
+    if chat.stream:  # --state: its usage goes out before the gateway's commit, so commit now
+        runtime.persist()  # (a whole answer is committed with its journal entry, before sending)
     return result
 
 

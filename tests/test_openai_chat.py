@@ -308,7 +308,8 @@ def test_system_developer_roles_and_content_parts_are_accepted(oai: openai.OpenA
 
 def test_client_extras_are_accepted_and_change_nothing(oai: openai.OpenAI) -> None:
     """Fields Qwen Code sends (`metadata`, `preserve_thinking`, `vl_high_resolution_images`,
-    `cache_control` on parts) and unknown fields are ignored, never rejected."""
+    `cache_control` on parts) and unknown fields are never rejected and change nothing but
+    the explicit-cache usage details `cache_control` asks for (product.md §7)."""
     question = "Summarise the plan."
     plain = oai.chat.completions.create(
         model="qwen3.6-plus", messages=[{"role": "user", "content": question}]
@@ -332,7 +333,18 @@ def test_client_extras_are_accepted_and_change_nothing(oai: openai.OpenAI) -> No
     )
     assert decorated.choices[0].message.content == plain.choices[0].message.content
     assert reasoning_of(decorated) == reasoning_of(plain)
-    assert decorated.usage == plain.usage
+    assert decorated.usage is not None and plain.usage is not None
+    details = decorated.usage.model_dump(exclude_none=True)["prompt_tokens_details"]
+    # explicit mode, but far below the 1,024-token minimum: nothing created, nothing read
+    assert details == {
+        "cached_tokens": 0,
+        "cache_type": "ephemeral",
+        "cache_creation_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0},
+    }
+    assert decorated.usage.model_dump(exclude={"prompt_tokens_details"}) == plain.usage.model_dump(
+        exclude={"prompt_tokens_details"}
+    )
 
 
 async def test_concurrent_async_requests_get_their_own_ids(aoai: openai.AsyncOpenAI) -> None:

@@ -65,6 +65,12 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except PlanError as error:
         return _refuse(error.message, error.status)
+    finally:
+        # --state: every change (clock, seats, keys, packs, subscription) is committed before
+        # its answer goes out; a refused one may have changed something too (a seat added, its
+        # assignment refused), and a save with nothing changed writes nothing.
+        if request.method not in ("GET", "HEAD"):
+            _runtime(request).persist()
 
 
 async def health(request: web.Request) -> web.StreamResponse:

@@ -16,6 +16,7 @@ from typing import Any
 from faker import Faker
 
 from emulator.engine import tokens
+from emulator.engine.cache import CacheUse
 from emulator.engine.schema_faker import SchemaFaker
 from emulator.engine.types import (
     ChatRequest,
@@ -89,8 +90,12 @@ class Engine:
             request.seed,
         )
 
-    def complete(self, request: ChatRequest, input_tokens: int | None = None) -> ChatResult:
-        """The answer; `input_tokens` saves a recount when the caller already has it."""
+    def complete(
+        self, request: ChatRequest, input_tokens: int | None = None, cache: CacheUse | None = None
+    ) -> ChatResult:
+        """The answer; `input_tokens` saves a recount when the caller already has it; `cache`
+        is what the context cache did for this prompt (None: the cache is off). The answer
+        itself never depends on the cache, only the usage does."""
         digest = self.conversation_digest(request)
         if input_tokens is None:
             input_tokens = tokens.prompt_tokens(request.messages, request.tools)
@@ -100,7 +105,14 @@ class Engine:
         )
         output = sum(_output_tokens(c) for c in choices)
         reasoning = sum(tokens.count(c.reasoning) for c in choices)
-        usage = Usage(input_tokens=input_tokens, output_tokens=output, reasoning_tokens=reasoning)
+        usage = Usage(
+            input_tokens=input_tokens,
+            output_tokens=output,
+            reasoning_tokens=reasoning,
+            cached_tokens=cache.read if cache else 0,
+            cache_creation_tokens=cache.created if cache else 0,
+            cache_explicit=cache is not None and cache.mode == "explicit",
+        )
         return ChatResult(choices=choices, usage=usage)
 
     def _choice(

@@ -19,6 +19,7 @@ class ToolSpec:
     name: str
     description: str
     schema: dict[str, Any]
+    cache_marked: bool = False  # Anthropic: a `cache_control` marker on this tool definition
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,9 @@ class Usage:
     input_tokens: int  # all prompt tokens, cached ones included
     output_tokens: int  # answer + reasoning + tool calls
     reasoning_tokens: int = 0
-    cached_tokens: int = 0
-    cache_creation_tokens: int = 0
+    cached_tokens: int = 0  # read from the context cache (a subset of input_tokens)
+    cache_creation_tokens: int = 0  # written to the explicit cache (a subset of input_tokens)
+    cache_explicit: bool = False  # explicit (`cache_control`) mode: OpenAI reports its extras
 
     @property
     def total_tokens(self) -> int:

@@ -32,13 +32,23 @@ class Clock:
     """Wall time plus an offset, or a frozen instant. Every timestamp the emulator emits comes
     from here, so a test that freezes it gets byte-identical responses."""
 
-    def __init__(self, frozen_at: float | None = None) -> None:
+    def __init__(self, frozen_at: float | None = None, offset: float = 0.0) -> None:
         self._frozen_at = frozen_at
-        self._offset = 0.0
+        self._offset = offset
 
     @property
     def frozen(self) -> bool:
         return self._frozen_at is not None
+
+    @property
+    def frozen_at(self) -> float | None:
+        return self._frozen_at
+
+    @property
+    def offset(self) -> float:
+        """Seconds added to wall time when not frozen (what a state file keeps, so a clock moved
+        on real time stays moved across a restart)."""
+        return self._offset
 
     def now(self) -> float:
         if self._frozen_at is not None:

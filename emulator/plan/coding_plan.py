@@ -33,10 +33,14 @@ def week_start(now: float) -> float:
 
 
 def month_start(subscribed: float, now: float) -> float:
-    """The last monthly reset: the subscription day at 00:00 UTC+8."""
-    day = datetime.fromtimestamp(subscribed, tz=UTC8).replace(hour=0, minute=0, second=0)
-    anchor = day.timestamp()
-    return add_months(anchor, months_elapsed(anchor, now))
+    """The last monthly reset: the subscription day at 00:00 UTC+8 (a month without that day
+    resets on its last day)."""
+    # Month arithmetic on UTC+8 wall-clock time: the calendar helpers work in UTC, so shift
+    # into UTC+8 and back (else a day-29..31 subscription resets a day late in short months).
+    shift = UTC8.utcoffset(None).total_seconds()
+    local = datetime.fromtimestamp(subscribed, tz=UTC8)
+    anchor = datetime(local.year, local.month, local.day, tzinfo=timezone.utc).timestamp()
+    return add_months(anchor, months_elapsed(anchor, now + shift)) - shift
 
 
 @dataclass
@@ -46,6 +50,7 @@ class CodingPlan:
     tier: str = "pro"
     start: float = 0.0
     calls: list[float] = field(default_factory=list)  # times of counted requests, in order
+    counted: int = 0  # calls ever counted: numbers them, so a state file appends only new ones
 
     def used(self) -> dict[str, int]:
         now = self.clock.now()
@@ -67,3 +72,4 @@ class CodingPlan:
         horizon = min(now - WINDOW_5H, week_start(now), month_start(self.start, now))
         del self.calls[: bisect_right(self.calls, horizon)]  # no window looks back that far
         self.calls.append(now)
+        self.counted += 1

@@ -40,7 +40,10 @@ class Seat:
     key: str | None = None
     suspended: bool = False
     used: int = 0  # micro-Credits spent in subscription month `cycle`
-    bonus: int = 0  # micro-Credits an upgrade added in subscription month `cycle`
+    # micro-Credits this month's quota differs from the tier's: after an upgrade the month keeps
+    # the old tier's quota plus the pro-rated extra (so this is negative when the extra is
+    # less than the tiers' difference); 0 again from the next anniversary
+    bonus: int = 0
     cycle: int = 0
 
     @property
@@ -226,7 +229,9 @@ class Ledger:
             )
         _, cycle_end = self.cycle_bounds()
         days = math.ceil((cycle_end - self.clock.now()) / DAY)
-        seat.bonus += math.ceil(days * (new - old) / 30) * MICRO
+        extra = math.ceil(days * (new - old) / 30)
+        # This month: the old quota plus `extra` (not the new tier's full quota plus it).
+        seat.bonus += (extra - (new - old)) * MICRO
         seat.tier = tier
         return seat
 
@@ -237,9 +242,16 @@ class Ledger:
         return pack
 
     def renew(self, months: int) -> None:
-        """Extend validity; Credits of the current month are neither added nor reset."""
+        """Extend validity; Credits of the current month are neither added nor reset. Only
+        before the end: after expiry one subscribes again, and the keys change (the FAQ)."""
         if months < 1:
             raise PlanError("renew by at least one month")
+        if self.expired():
+            raise PlanError(
+                "the subscription has expired and cannot be renewed: subscribe again "
+                "(POST /_emulator/subscription), which issues new keys",
+                409,
+            )
         self.term_months += months
 
     def _new_key(self, member: str) -> str:

@@ -144,6 +144,7 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
                 name=tool["name"],
                 description=str(tool.get("description") or ""),
                 schema=schema if isinstance(schema, dict) else {"type": "object"},
+                cache_marked=isinstance(tool.get("cache_control"), dict),
             )
         )
     return tuple(tools)

@@ -225,11 +225,22 @@ def usage_body(usage: Usage, thinking: bool) -> dict[str, Any]:
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "prompt_tokens_details": _prompt_details(usage),
     }
     if thinking:
         body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     return body
+
+
+def _prompt_details(usage: Usage) -> dict[str, Any]:
+    """`cached_tokens` always; explicit-cache requests add the creation counters, in the key
+    order of captured DashScope bodies (wire.md §3.1), zeros included."""
+    details: dict[str, Any] = {"cached_tokens": usage.cached_tokens}
+    if usage.cache_explicit:
+        details["cache_type"] = "ephemeral"
+        details["cache_creation_input_tokens"] = usage.cache_creation_tokens
+        details["cache_creation"] = {"ephemeral_5m_input_tokens": usage.cache_creation_tokens}
+    return details
 
 
 def _tool_calls_body(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:

@@ -1,0 +1,434 @@
+"""`--state FILE`: the plan kept in SQLite (stdlib), so a restarted emulator continues where it
+stopped and a killed process loses no charge a client was told about.
+
+What is kept: the subscription (start, term, generation), the seats, the packs, the keys issued
+per member, the usage buckets, the Coding Plan's counted calls, the clock (frozen instant or
+offset, so a moved clock stays moved) and the journal (as bounded as in memory). Engine caches
+and counters that only shape ids are not plan state and start afresh.
+
+Schema: a few explicit tables rather than one JSON document, because the runtime writes
+through on every request and a write must cost what the request changed, not the size of the
+history. The subscription's scalars and the clock are one row (`plan`); seats, packs and keys
+are small tables upserted by diff against what was last written; usage is one row per
+(day, member, model) bucket, so a charge rewrites one bucket; the Coding Plan's calls and the
+journal are append-only tables numbered by their in-memory counters, trimmed to what memory
+still holds. A JSON document would rewrite the 10,000-entry journal on every request. Amounts
+are SQLite INTEGERs (64-bit, exact), times REALs (IEEE doubles, as in memory), so both
+round-trip bit for bit. `PRAGMA user_version` is the schema version; another version is refused.
+
+Durability: WAL with `synchronous=NORMAL`. A WAL commit has written its pages to the -wal file
+(the OS page cache) before it returns, and the page cache survives the process being killed,
+SIGKILL included; what NORMAL gives up over FULL is an fsync per commit, which only matters if
+the machine loses power or the OS crashes (then the last commits may be lost, and the file stays
+consistent). The requirement is the process, not the power, so a request pays a page-cache write
+(tens of microseconds) rather than a disk flush (milliseconds).
+
+Each `save` is one transaction; the in-memory picture of what was written is updated only after
+its commit, so a failed write is retried whole by the next one. The runtime saves after every
+charge of a stream (before its first byte), after every journal entry (before a whole answer is
+sent) and after every admin change; a stream's journal entry is committed after its last byte.
+
+One emulator per file: the file is read once at start-up, and two processes serving it would
+each write their own picture of the plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulator.config import ConfigError
+from emulator.journal import DEFAULT_LIMIT, Entry, Journal
+from emulator.plan.clock import Clock
+from emulator.plan.coding_plan import CodingPlan
+from emulator.plan.ledger import Ledger, Pack, Seat
+from emulator.seeds import Seeds
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS plan (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    scenario TEXT NOT NULL,
+    seed TEXT NOT NULL,                 -- TEXT: a seed may exceed SQLite's 64-bit integers
+    start REAL NOT NULL,
+    term_months INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    clock_frozen_at REAL,               -- NULL: the clock runs on wall time plus the offset
+    clock_offset REAL NOT NULL,
+    coding_key TEXT NOT NULL,
+    coding_tier TEXT NOT NULL,
+    coding_start REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seats (
+    id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,          -- the ledger's order (seats are listed in it)
+    tier TEXT NOT NULL,
+    member TEXT,
+    key TEXT,
+    suspended INTEGER NOT NULL,
+    used INTEGER NOT NULL,              -- micro-Credits
+    bonus INTEGER NOT NULL,             -- micro-Credits
+    cycle INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS packs (
+    id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    purchased_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    size INTEGER NOT NULL,              -- micro-Credits
+    used INTEGER NOT NULL               -- micro-Credits
+);
+CREATE TABLE IF NOT EXISTS keys_issued (member TEXT PRIMARY KEY, issued INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS usage (
+    day INTEGER NOT NULL,
+    member TEXT NOT NULL,
+    model TEXT NOT NULL,
+    micro INTEGER NOT NULL,
+    PRIMARY KEY (day, member, model)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS coding_calls (seq INTEGER PRIMARY KEY, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);  -- Entry as JSON
+"""
+SEAT_COLUMNS = ("id", "position", "tier", "member", "key", "suspended", "used", "bonus", "cycle")
+PACK_COLUMNS = ("id", "position", "purchased_at", "expires_at", "size", "used")
+KEY_COLUMNS = ("member", "issued")
+PLAN_COLUMNS = (
+    "id",
+    "scenario",
+    "seed",
+    "start",
+    "term_months",
+    "generation",
+    "clock_frozen_at",
+    "clock_offset",
+    "coding_key",
+    "coding_tier",
+    "coding_start",
+)
+ENTRY_FIELDS = frozenset(f.name for f in dataclasses.fields(Entry))
+
+Row = tuple[Any, ...]
+
+
+@dataclass
+class Saved:
+    """The plan as a state file holds it."""
+
+    clock: Clock
+    ledger: Ledger
+    coding_plan: CodingPlan
+    journal: Journal
+
+
+class PlanStore:
+    """One state file, bound to the scenario and seed that wrote it."""
+
+    def __init__(self, path: str | Path, scenario: str, seed: int) -> None:
+        self.path = Path(path)
+        self.scenario, self.seed = scenario, seed
+        try:
+            # The event loop is the only writer, but the harness builds the app on one thread
+            # and serves it from another, hence check_same_thread=False. Autocommit mode
+            # (isolation_level=None) so each save's BEGIN ... COMMIT is spelled out.
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:  # a new file: the tables and the version, all or nothing
+                self._db.executescript(
+                    f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"--state {self.path}: not a usable state file ({exc})") from None
+        if version not in (0, SCHEMA_VERSION):
+            self._db.close()
+            raise ConfigError(
+                f"--state {self.path}: written by another version of the emulator (schema "
+                f"{version}, this one reads {SCHEMA_VERSION}); use another file"
+            )
+        # What the file holds, as of the last commit: saves write only the difference.
+        self._plan: Row | None = None
+        self._seats: dict[Any, Row] = {}
+        self._packs: dict[Any, Row] = {}
+        self._keys: dict[Any, Row] = {}
+        self._usage = TrackedUsage({})  # the ledger's own, once loaded or first saved
+        self._journal = _Log()
+        self._coding = _Log()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- loading -----------------------------------------------------------------------------
+
+    def load(self, seeds: Seeds) -> Saved | None:
+        """The saved plan, or None for a new file. A file another scenario or seed wrote is
+        refused: continuing it under different settings would mix two plans."""
+        db = self._db
+        row = db.execute(f"SELECT {', '.join(PLAN_COLUMNS)} FROM plan").fetchone()
+        if row is None:
+            return None
+        plan = dict(zip(PLAN_COLUMNS, row, strict=True))
+        if (plan["scenario"], plan["seed"]) != (self.scenario, str(self.seed)):
+            raise ConfigError(
+                f"--state {self.path} holds scenario {plan['scenario']!r} with seed "
+                f"{plan['seed']}, not scenario {self.scenario!r} with seed {self.seed}: serve "
+                f"it with --scenario {plan['scenario']} --seed {plan['seed']}, or use another "
+                "state file (delete this one to start over)"
+            )
+        clock = Clock(plan["clock_frozen_at"], plan["clock_offset"])
+        seats = {
+            r[0]: Seat(
+                id=r[0],
+                tier=r[2],
+                member=r[3],
+                key=r[4],
+                suspended=bool(r[5]),
+                used=r[6],
+                bonus=r[7],
+                cycle=r[8],
+            )
+            for r in db.execute(f"SELECT {', '.join(SEAT_COLUMNS)} FROM seats ORDER BY position")
+        }
+        packs = [
+            Pack(id=r[0], purchased_at=r[2], expires_at=r[3], size=r[4], used=r[5])
+            for r in db.execute(f"SELECT {', '.join(PACK_COLUMNS)} FROM packs ORDER BY position")
+        ]
+        usage: defaultdict[tuple[int, str, str], int] = defaultdict(int)
+        for day, member, model, micro in db.execute("SELECT day, member, model, micro FROM usage"):
+            usage[(day, member, model)] = micro
+        ledger = Ledger(
+            clock,
+            seeds,
+            plan["start"],
+            plan["term_months"],
+            seats=seats,
+            packs=packs,
+            generation=plan["generation"],
+            keys_issued=dict(db.execute("SELECT member, issued FROM keys_issued")),
+            usage=usage,
+        )
+        calls = db.execute("SELECT seq, time FROM coding_calls ORDER BY seq").fetchall()
+        coding_plan = CodingPlan(
+            clock,
+            plan["coding_key"],
+            plan["coding_tier"],
+            plan["coding_start"],
+            calls=[time for _, time in calls],
+            counted=calls[-1][0] if calls else 0,
+        )
+        journal = Journal()
+        rows = db.execute(
+            "SELECT seq, entry FROM journal ORDER BY seq DESC LIMIT ?", (DEFAULT_LIMIT,)
+        ).fetchall()
+        for _, text in reversed(rows):
+            journal.entries.append(_entry(json.loads(text)))
+        journal.recorded = rows[0][0] if rows else 0
+        saved = Saved(clock, ledger, coding_plan, journal)
+        self._remember(saved)
+        return saved
+
+    def _remember(self, saved: Saved) -> None:
+        """Take what was just loaded as what the file holds."""
+        self._plan = _plan_row(self.scenario, self.seed, saved)
+        self._seats = _seat_rows(saved.ledger)
+        self._packs = _pack_rows(saved.ledger)
+        self._keys = _key_rows(saved.ledger)
+        self._usage = saved.ledger.usage = TrackedUsage(saved.ledger.usage)
+        # Floor 0: the first save also drops any rows older than what was loaded.
+        self._journal = _Log(saved.journal, saved.journal.recorded)
+        self._coding = _Log(saved.coding_plan, saved.coding_plan.counted)
+
+    # ---- saving ------------------------------------------------------------------------------
+
+    def save(self, clock: Clock, ledger: Ledger, coding_plan: CodingPlan, journal: Journal) -> None:
+        """Write what changed since the last save, in one transaction (nothing when nothing
+        changed). A journal, Coding Plan or usage book that is a new object (a reset) is
+        rewritten whole."""
+        plan = _plan_row(self.scenario, self.seed, Saved(clock, ledger, coding_plan, journal))
+        seats, packs, keys = _seat_rows(ledger), _pack_rows(ledger), _key_rows(ledger)
+        usage = ledger.usage
+        if (
+            plan == self._plan
+            and seats == self._seats
+            and packs == self._packs
+            and keys == self._keys
+            and usage is self._usage
+            and not self._usage.touched
+            and self._journal.unchanged(journal, journal.recorded)
+            and self._coding.unchanged(coding_plan, coding_plan.counted)
+        ):
+            return
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if plan != self._plan:
+                _upsert(db, "plan", PLAN_COLUMNS, [plan])
+            _sync(db, "seats", SEAT_COLUMNS, seats, self._seats)
+            _sync(db, "packs", PACK_COLUMNS, packs, self._packs)
+            _sync(db, "keys_issued", KEY_COLUMNS, keys, self._keys)
+            self._write_usage(usage)
+            journal_log = self._journal.write(
+                db, "journal", journal, journal.recorded, journal.entries, _entry_json
+            )
+            coding_log = self._coding.write(
+                db, "coding_calls", coding_plan, coding_plan.counted, coding_plan.calls, float
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._plan, self._seats, self._packs, self._keys = plan, seats, packs, keys
+        self._journal, self._coding = journal_log, coding_log
+        if usage is self._usage:
+            usage.touched.clear()
+        else:  # from now on, note the writes to this one
+            self._usage = ledger.usage = TrackedUsage(usage)
+
+    def _write_usage(self, usage: dict[tuple[int, str, str], int]) -> None:
+        db = self._db
+        if usage is self._usage:
+            keys: Iterable[tuple[int, str, str]] = self._usage.touched
+        else:
+            db.execute("DELETE FROM usage")
+            keys = list(usage)
+        rows = [(*key, usage[key]) for key in keys if key in usage]
+        _upsert(db, "usage", ("day", "member", "model", "micro"), rows)
+        gone = [key for key in keys if key not in usage]
+        if gone:
+            db.executemany("DELETE FROM usage WHERE day = ? AND member = ? AND model = ?", gone)
+
+
+class TrackedUsage(defaultdict[tuple[int, str, str], int]):
+    """The ledger's usage buckets, noting which were written since the last save, so a charge
+    costs the store one bucket rather than a comparison of the whole history. The store puts
+    its contents in one of these when it loads or first saves a ledger."""
+
+    def __init__(self, contents: dict[tuple[int, str, str], int]) -> None:
+        super().__init__(int, contents)
+        self.touched: set[tuple[int, str, str]] = set()
+
+    def __setitem__(self, key: tuple[int, str, str], value: int) -> None:
+        super().__setitem__(key, value)
+        self.touched.add(key)
+
+    def __delitem__(self, key: tuple[int, str, str]) -> None:
+        super().__delitem__(key)
+        self.touched.add(key)
+
+
+@dataclass(frozen=True)
+class _Log:
+    """An append-only table (the journal, the Coding Plan's calls) as the file holds it: rows
+    are numbered 1.. by the owner's running count, so a save appends `saved + 1 ..` and drops
+    what memory has let go of (below `floor + 1`)."""
+
+    owner: object | None = None  # the Journal or CodingPlan last written (a new one: rewrite)
+    saved: int = 0  # rows up to this number are in the file
+    floor: int = 0  # rows up to this number are not
+
+    def unchanged(self, owner: object, count: int) -> bool:
+        return owner is self.owner and count == self.saved
+
+    def write(
+        self,
+        db: sqlite3.Connection,
+        table: str,
+        owner: object,
+        count: int,
+        items: Sequence[Any],
+        encode: Callable[[Any], Any],
+    ) -> _Log:
+        saved, floor = self.saved, self.floor
+        if owner is not self.owner:
+            db.execute(f"DELETE FROM {table}")
+            saved = floor = 0
+        fresh = min(count - saved, len(items))
+        # Indexed from the end: O(1) per row on the journal's deque, whatever its length.
+        rows = [(count - i, encode(items[-1 - i])) for i in reversed(range(fresh))]
+        if rows:
+            db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", rows)
+        kept_from = count - len(items)
+        if kept_from > floor:
+            db.execute(f"DELETE FROM {table} WHERE seq <= ?", (kept_from,))
+        return _Log(owner, count, max(floor, kept_from))
+
+
+# ---- rows ------------------------------------------------------------------------------------
+
+
+def _plan_row(scenario: str, seed: int, saved: Saved) -> Row:
+    ledger, coding = saved.ledger, saved.coding_plan
+    return (
+        1,
+        scenario,
+        str(seed),
+        ledger.start,
+        ledger.term_months,
+        ledger.generation,
+        saved.clock.frozen_at,
+        saved.clock.offset,
+        coding.key,
+        coding.tier,
+        coding.start,
+    )
+
+
+def _seat_rows(ledger: Ledger) -> dict[Any, Row]:
+    return {
+        s.id: (s.id, i, s.tier, s.member, s.key, int(s.suspended), s.used, s.bonus, s.cycle)
+        for i, s in enumerate(ledger.seats.values())
+    }
+
+
+def _pack_rows(ledger: Ledger) -> dict[Any, Row]:
+    return {
+        p.id: (p.id, i, p.purchased_at, p.expires_at, p.size, p.used)
+        for i, p in enumerate(ledger.packs)
+    }
+
+
+def _key_rows(ledger: Ledger) -> dict[Any, Row]:
+    return {member: (member, issued) for member, issued in ledger.keys_issued.items()}
+
+
+def _upsert(db: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[Row]) -> None:
+    if rows:
+        marks = ", ".join("?" for _ in columns)
+        db.executemany(
+            f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+        )
+
+
+def _sync(
+    db: sqlite3.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: dict[Any, Row],
+    written: dict[Any, Row],
+) -> None:
+    """Make `table` (keyed by its first column) hold `rows`, given it holds `written`."""
+    if rows == written:
+        return
+    _upsert(db, table, columns, [row for key, row in rows.items() if written.get(key) != row])
+    gone = [(key,) for key in written if key not in rows]
+    if gone:
+        db.executemany(f"DELETE FROM {table} WHERE {columns[0]} = ?", gone)
+
+
+def _entry_json(entry: Entry) -> str:
+    # vars(), not asdict(): the fields are flat (from_packs is a list of pairs), and asdict's
+    # deep copy is most of the cost of a journal write.
+    return json.dumps(vars(entry), ensure_ascii=False, separators=(",", ":"))
+
+
+def _entry(body: dict[str, Any]) -> Entry:
+    """An Entry from its JSON; fields a later version added or dropped are defaulted / ignored."""
+    known = {name: value for name, value in body.items() if name in ENTRY_FIELDS}
+    known["from_packs"] = [(pack, amount) for pack, amount in known.get("from_packs", [])]
+    return Entry(**known)

@@ -1,0 +1,1 @@
+"""Scenarios: named plan states plus rules that answer instead of the fake model."""

@@ -1,0 +1,282 @@
+"""Validation of scenario YAML with file and line for every problem, and a suggestion.
+
+The YAML is composed into nodes (which keep their line numbers) and checked against a small
+declarative schema; every problem is collected, so a user fixes a file in one pass, and a bad
+file never starts a half-configured server.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from emulator.catalog import error_kinds
+from emulator.plan.clock import parse_instant
+from emulator.scenarios.faults import GATEWAY_BODIES
+
+Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
+
+
+class ScenarioError(ValueError):
+    """Every problem found in a scenarios file, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Field:
+    check: Check
+    children: dict[str, Field] | None = None  # for mappings
+    items: Field | None = None  # for lists
+    doc: str = ""
+
+
+def kind(*types: type, nullable: bool = False) -> Check:
+    names = " or ".join(
+        t.__name__.replace("str", "string").replace("int", "integer") for t in types
+    )
+
+    def check(value: Any) -> str | None:
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) and bool not in types:
+            return f"must be {names}"
+        return None if isinstance(value, types) else f"must be {names}"
+
+    return check
+
+
+def at_least(low: float, *types: type) -> Check:
+    base = kind(*types)
+
+    def check(value: Any) -> str | None:
+        return base(value) or (None if value >= low else f"must be at least {low}")
+
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        if value in choices:
+            return None
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"must be one of {', '.join(choices)}{hint}"
+
+    return check
+
+
+def instant(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_instant(str(value))
+    except (ValueError, OverflowError):
+        return "must be an ISO-8601 instant such as 2026-05-01T00:00:00Z"
+    return None
+
+
+def regex(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a regular expression (a string)"
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"is not a valid regular expression: {exc}"
+    return None
+
+
+def error_name(value: Any) -> str | None:
+    name = value.get("kind") if isinstance(value, dict) else value
+    kinds = error_kinds()
+    if not isinstance(name, str) or name not in kinds:
+        close = difflib.get_close_matches(str(name), kinds, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"names no documented error {name!r}{hint} (see emulator/data/errors.yaml)"
+    wanted = {f for _, f, _, _ in string.Formatter().parse(kinds[name].message) if f}
+    given = set(value) - {"kind"} if isinstance(value, dict) else set()
+    if wanted - given:
+        return (
+            f"error {name!r} needs {', '.join(sorted(wanted - given))} (e.g. {{kind: {name}, ...}})"
+        )
+    if given - wanted:
+        return f"error {name!r} takes no {', '.join(sorted(given - wanted))}"
+    return None
+
+
+def gateway_status(value: Any) -> str | None:
+    if isinstance(value, int) and value in GATEWAY_BODIES:
+        return None
+    return f"must be one of {', '.join(map(str, GATEWAY_BODIES))}"
+
+
+def nth(value: Any) -> str | None:
+    values = value if isinstance(value, list) else [value]
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values)
+    return None if ok and values else "must be a call number from 1, or a list of them"
+
+
+ANY: Check = lambda value: None  # noqa: E731 - a check that accepts anything
+STR = kind(str)
+OPT_STR = kind(str, nullable=True)
+BOOL = kind(bool)
+NUMBER = at_least(0, int, float)
+COUNT = at_least(0, int)
+
+
+def mapping(children: dict[str, Field], doc: str = "") -> Field:
+    return Field(kind(dict), children=children, doc=doc)
+
+
+def listing(items: Field) -> Field:
+    return Field(kind(list), items=items)
+
+
+MATCH = mapping(
+    {
+        "plan": Field(one_of("token_plan", "coding_plan", "payg")),
+        "protocol": Field(one_of("openai", "anthropic", "dashscope")),
+        "path": Field(regex),
+        "model": Field(STR),
+        "key": Field(STR),
+        "member": Field(STR),
+        "stream": Field(BOOL),
+        "tools": Field(BOOL),
+        "last_user": Field(regex),
+        "system": Field(regex),
+        "state": Field(STR),
+    }
+)
+TOOL_CALL = mapping({"name": Field(STR), "arguments": Field(kind(dict))})
+REPLY = mapping({"text": Field(STR), "thinking": Field(STR), "tool_calls": listing(TOOL_CALL)})
+FAULT = mapping(
+    {
+        "latency": Field(NUMBER),
+        "jitter": Field(NUMBER),
+        "chunk_delay": Field(NUMBER),
+        "drop": Field(BOOL),
+        "stall": Field(BOOL),
+        "cut_after": Field(COUNT),
+        "error_after": Field(COUNT),
+        "malformed_after": Field(COUNT),
+        "status": Field(gateway_status),
+    }
+)
+RULE = mapping(
+    {
+        "name": Field(STR),
+        "match": MATCH,
+        "times": Field(at_least(1, int)),
+        "nth": Field(nth),
+        "reply": REPLY,
+        "error": Field(error_name),
+        "fault": FAULT,
+        "then": Field(STR),
+    }
+)
+SCENARIO = mapping(
+    {
+        "description": Field(STR),
+        "seed": Field(COUNT),
+        "clock": Field(instant),
+        "accept_x_api_key": Field(BOOL),
+        "context_cache": Field(BOOL),
+        "subscription": mapping({"start": Field(instant), "months": Field(at_least(1, int))}),
+        "seats": listing(
+            mapping(
+                {
+                    "member": Field(OPT_STR),
+                    "tier": Field(one_of("standard", "pro", "max")),
+                    "key": Field(OPT_STR),
+                    "used": Field(NUMBER),
+                }
+            )
+        ),
+        "packs": listing(mapping({"used": Field(NUMBER)})),
+        "coding_plan": mapping({"tier": Field(one_of("lite", "pro"))}),
+        "state": Field(STR),
+        "rules": listing(RULE),
+    }
+)
+
+
+@dataclass
+class Report:
+    source: str
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, node: yaml.Node, where: str, problem: str) -> None:
+        self.problems.append(f"{self.source}:{node.start_mark.line + 1}: {where}: {problem}")
+
+
+def _walk(node: yaml.Node, spec: Field, where: str, report: Report) -> None:
+    value = yaml.safe_load(yaml.serialize(node))
+    problem = spec.check(value)
+    if problem:
+        report.add(node, where, problem)
+        return
+    if spec.children is not None and isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key not in spec.children:
+                close = difflib.get_close_matches(key, spec.children, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                known = ", ".join(spec.children)
+                report.add(key_node, where, f"unknown key {key!r}{hint} (known: {known})")
+                continue
+            _walk(value_node, spec.children[key], f"{where}.{key}", report)
+    if spec.items is not None and isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, spec.items, f"{where}[{index}]", report)
+
+
+def _rule_sense(node: yaml.Node, where: str, report: Report) -> None:
+    """Checks across a rule's keys: it must answer somehow, and not in two ways."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    keys = {k.value: v for k, v in node.value}
+    answers = [k for k in ("reply", "error", "fault") if k in keys]
+    if not answers:
+        report.add(node, where, "a rule needs a reply, an error or a fault")
+    if "reply" in keys and "error" in keys:
+        report.add(node, where, "a rule answers with a reply or an error, not both")
+    fault = yaml.safe_load(yaml.serialize(keys["fault"])) if "fault" in keys else None
+    if isinstance(fault, dict) and "error_after" in fault and "error" not in keys:
+        report.add(keys["fault"], where, "fault.error_after needs the rule's `error` to send")
+
+
+def validate(text: str, source: str) -> dict[str, Any]:
+    """The scenarios in `text` as plain data; ScenarioError lists every problem otherwise."""
+    report = Report(source)
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ScenarioError([f"{source}{line}: not valid YAML: {exc}"]) from None
+    if root is None:
+        raise ScenarioError([f"{source}: no scenarios in the file"])
+    if not isinstance(root, yaml.MappingNode):
+        raise ScenarioError(
+            [f"{source}:{root.start_mark.line + 1}: the file must map names to scenarios"]
+        )
+    for name_node, scenario_node in root.value:
+        where = str(name_node.value)
+        _walk(scenario_node, SCENARIO, where, report)
+        if isinstance(scenario_node, yaml.MappingNode):
+            for key_node, value_node in scenario_node.value:
+                if key_node.value == "rules" and isinstance(value_node, yaml.SequenceNode):
+                    for index, rule in enumerate(value_node.value):
+                        _rule_sense(rule, f"{where}.rules[{index}]", report)
+    if report.problems:
+        raise ScenarioError(report.problems)
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
