@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -32,6 +34,20 @@ class Figures:
     seconds: float
     latencies: list[float]
     first_bytes: list[float]
+    server_cpu: float = 0.0  # CPU seconds the server process spent on these requests
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.server_cpu / self.requests
+
+    def merge(self, other: Figures) -> Figures:
+        return Figures(
+            self.requests + other.requests,
+            self.seconds + other.seconds,
+            self.latencies + other.latencies,
+            self.first_bytes + other.first_bytes,
+            self.server_cpu + other.server_cpu,
+        )
 
     @property
     def rps(self) -> float:
@@ -40,6 +56,13 @@ class Figures:
     def pct(self, values: list[float], q: float) -> float:
         ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc): what a request really costs the
+    server, whatever the load generator in this process can keep up with."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -109,8 +132,10 @@ def keys_of(port: int) -> tuple[str, str]:
 
 
 def report(name: str, figures: Figures, baseline: Figures) -> None:
+    cpu_ratio = baseline.cpu_per_request / figures.cpu_per_request
     print(
-        f"{name:<34} {figures.rps:8.0f} req/s  ratio {figures.rps / baseline.rps:5.2f}  "
+        f"{name:<34} {figures.rps:6.0f} req/s ({figures.rps / baseline.rps:4.2f})  "
+        f"server CPU {figures.cpu_per_request * 1e6:5.0f} us/req ({cpu_ratio:4.2f})  "
         f"p50 {figures.pct(figures.latencies, 0.5):6.2f} ms  "
         f"p99 {figures.pct(figures.latencies, 0.99):6.2f} ms  "
         f"ttfb p50 {figures.pct(figures.first_bytes, 0.5):6.2f} ms"
@@ -121,6 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     colds = []
@@ -145,6 +171,21 @@ def main() -> None:
         ["-m", "emulator", "--port", str(emu_port), "--clock", CLOCK],
         f"http://127.0.0.1:{emu_port}/_emulator/health",
     )
+    state_dir = tempfile.TemporaryDirectory()
+    stateful_port = free_port()
+    stateful, _ = start(
+        [
+            "-m",
+            "emulator",
+            "--port",
+            str(stateful_port),
+            "--clock",
+            CLOCK,
+            "--state",
+            f"{state_dir.name}/state.db",
+        ],
+        f"http://127.0.0.1:{stateful_port}/_emulator/health",
+    )
     key, payg_key = keys_of(emu_port)
     auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     payg_auth = {**auth, "Authorization": f"Bearer {payg_key}"}
@@ -156,27 +197,39 @@ def main() -> None:
     anth = {"model": "qwen3.6-plus", "messages": say, "max_tokens": 512}
     s, c = args.seconds, args.concurrency
     try:
+        stateful_url = f"http://127.0.0.1:{stateful_port}/compatible-mode/v1/chat/completions"
         runs = {
-            "bare aiohttp JSON": (f"http://127.0.0.1:{bare_port}/json", {}, {}),
-            "bare aiohttp SSE (20 frames)": (f"http://127.0.0.1:{bare_port}/sse", {}, {}),
-            "openai chat, non-streaming": (oai, base, auth),
-            "  same, pay-as-you-go (no ledger)": (payg, base, payg_auth),
-            "openai chat, streaming": (oai, {**base, "stream": True}, auth),
-            "anthropic messages, non-streaming": (ant, anth, auth),
-            "anthropic messages, streaming": (ant, {**anth, "stream": True}, auth),
+            "bare aiohttp JSON": (bare, f"http://127.0.0.1:{bare_port}/json", {}, {}),
+            "bare aiohttp SSE (20 frames)": (bare, f"http://127.0.0.1:{bare_port}/sse", {}, {}),
+            "openai chat, non-streaming": (emulator, oai, base, auth),
+            "  same, pay-as-you-go (no ledger)": (emulator, payg, base, payg_auth),
+            "  same, --state (SQLite)": (stateful, stateful_url, base, auth),
+            "openai chat, streaming": (emulator, oai, {**base, "stream": True}, auth),
+            "anthropic messages, non-streaming": (emulator, ant, anth, auth),
+            "anthropic messages, streaming": (emulator, ant, {**anth, "stream": True}, auth),
         }
-        results = {}
-        for name, (url, body, headers) in runs.items():
+        results: dict[str, Figures] = {}
+        for _, url, body, headers in runs.values():
             asyncio.run(load(url, body, headers, 0.5, c))  # warm up
-            results[name] = asyncio.run(load(url, body, headers, s, c))
+        # Rounds interleave the cases, so a slow spell of the machine touches all of them.
+        for _ in range(args.rounds):
+            for name, (process, url, body, headers) in runs.items():
+                before = cpu_seconds(process.pid)
+                figures = asyncio.run(load(url, body, headers, s / args.rounds, c))
+                figures.server_cpu = cpu_seconds(process.pid) - before
+                results[name] = results[name].merge(figures) if name in results else figures
         baseline = results["bare aiohttp JSON"]
-        print(f"load: {c} concurrent keep-alive clients for {s:.0f} s each, one core per process")
+        print(
+            f"load: {c} concurrent keep-alive clients, {s:.0f} s a case in {args.rounds} rounds; "
+            "(ratio to the bare handler)"
+        )
         for name, figures in results.items():
             report(name, figures, baseline)
     finally:
-        for process in (bare, emulator):
+        for process in (bare, emulator, stateful):
             process.terminate()
             process.wait(10)
+        state_dir.cleanup()
 
 
 if __name__ == "__main__":

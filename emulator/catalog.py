@@ -14,13 +14,16 @@ Protocol = Literal["openai", "anthropic"]
 ThinkingMode = Literal["none", "hybrid", "only"]
 
 
+Rate = int | Decimal  # an int when whole: integer arithmetic on the hot path
+
+
 @dataclass(frozen=True)
 class CreditRates:
     """Credits per million tokens of each kind."""
 
-    input: Decimal
-    cached: Decimal
-    output: Decimal
+    input: Rate
+    cached: Rate
+    output: Rate
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,11 @@ def _load(name: str) -> Any:
     return yaml.safe_load(resources.files("emulator").joinpath("data", name).read_text("utf-8"))
 
 
+def _rate(value: Any) -> Rate:
+    exact = Decimal(str(value))
+    return int(exact) if exact == exact.to_integral_value() else exact
+
+
 def _text_model(model_id: str, raw: dict[str, Any]) -> TextModel:
     rates = raw["credits"]
     return TextModel(
@@ -95,7 +103,7 @@ def _text_model(model_id: str, raw: dict[str, Any]) -> TextModel:
         max_thinking_budget=int(raw["max_thinking_budget"]),
         vision=bool(raw["vision"]),
         created=int(raw["created"]),
-        credits=CreditRates(*(Decimal(str(rates[k])) for k in ("input", "cached", "output"))),
+        credits=CreditRates(*(_rate(rates[k]) for k in ("input", "cached", "output"))),
     )
 
 

@@ -70,7 +70,7 @@ class Tokens:
         assert rates is not None
         r = rates.credits
         micro = self.uncached * r.input + self.cached * r.cached + self.output * r.output
-        return micro / MICRO
+        return Decimal(micro) / MICRO
 
 
 def openai_tokens(usage: Any) -> Tokens:

@@ -31,7 +31,8 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from emulator.engine import tokens
@@ -59,25 +60,39 @@ class CacheUse:
 
 @dataclass(frozen=True)
 class Prompt:
-    """A request's prompt as the cache reads it: every prefix's tokens and digest, and the
-    boundaries that end on a marker. Built once per request; its `tokens` is the request's
-    prompt_tokens, so the server need not count twice."""
+    """A request's prompt as the cache reads it: every prefix's tokens, the boundaries that end
+    on a marker and, only when the cache needs them, every prefix's digest. Built once per
+    request; its `tokens` is the request's prompt_tokens, so the server need not count twice."""
 
     model: str
-    bounds: tuple[tuple[int, bytes], ...]  # (prompt tokens, content digest), k = 0 .. len
+    counts: tuple[int, ...]  # prompt tokens of prefix k = 0 (tools only) .. len(messages)
     markers: tuple[int, ...]  # boundaries ending on a `cache_control` marker, in order
+    messages: Sequence[Message] = field(repr=False)
+    tools: Sequence[ToolSpec] = field(repr=False)
 
     @classmethod
     def of(cls, request: ChatRequest) -> Prompt:
         return cls(
             request.model.id,
-            _boundaries(request.messages, request.tools),
+            _counts(request.messages, request.tools),
             _markers(request.messages, request.tools),
+            request.messages,
+            request.tools,
         )
 
     @property
     def tokens(self) -> int:
-        return self.bounds[-1][0]
+        return self.counts[-1]
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether any prefix can hit or be stored: a marker, or enough tokens for implicit."""
+        return bool(self.markers) or self.tokens >= IMPLICIT_MIN_TOKENS
+
+    @cached_property
+    def bounds(self) -> tuple[tuple[int, bytes], ...]:
+        """(prompt tokens, content digest) of every prefix."""
+        return tuple(zip(self.counts, _digests(self.messages, self.tools), strict=True))
 
 
 class ContextCache:
@@ -96,6 +111,8 @@ class ContextCache:
 
     def use(self, scope: str, prompt: Prompt, now: float) -> CacheUse:
         """Look the prompt up, store what it caches, and say how many tokens hit."""
+        if not prompt.cacheable:  # most small requests: no hashing at all
+            return CacheUse("implicit")
         if prompt.markers:
             return self._explicit(scope, prompt.model, prompt.bounds, prompt.markers, now)
         return self._implicit(scope, prompt.model, prompt.bounds, now)
@@ -163,25 +180,31 @@ class ContextCache:
             self._entries.popitem(last=False)
 
 
-def _boundaries(
-    messages: Sequence[Message], tools: Sequence[ToolSpec]
-) -> tuple[tuple[int, bytes], ...]:
-    """(prompt tokens, content digest) of every prefix: tools only, then one more message each.
-    The digest chains, so equal digests mean equal prefixes (tools and every message so far)."""
+def _counts(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> tuple[int, ...]:
+    """Prompt tokens of every prefix: tools only, then one more message each."""
+    count = tokens.REQUEST_OVERHEAD + tokens.tools_tokens(tools)
+    counts = [count]
+    for message in messages:
+        count += tokens.message_tokens(message)
+        counts.append(count)
+    return tuple(counts)
+
+
+def _digests(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[bytes]:
+    """The content digest of every prefix. It chains, so equal digests mean equal prefixes
+    (tools and every message so far)."""
     specs = [[t.name, t.description, t.schema] for t in tools]
     # Keys in the order sent: the real cache works on tokens, so a reordered schema misses.
     digest = _digest(b"tools", json.dumps(specs, ensure_ascii=False))
-    count = tokens.REQUEST_OVERHEAD + tokens.tools_tokens(tools)
-    bounds = [(count, digest)]
+    digests = [digest]
     for message in messages:
         calls = [[c.id, c.name, c.arguments] for c in message.tool_calls]
         # Images are known only by number, so two prompts differing only in an image's bytes
         # share a prefix here (documented in docs/fidelity.md).
         shape = [message.role, message.text, calls, message.tool_call_id, message.images]
         digest = _digest(digest, json.dumps(shape, ensure_ascii=False))
-        count += tokens.message_tokens(message)
-        bounds.append((count, digest))
-    return tuple(bounds)
+        digests.append(digest)
+    return digests
 
 
 def _markers(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> tuple[int, ...]:

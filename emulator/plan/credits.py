@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from emulator.catalog import CreditRates
+from emulator.catalog import CreditRates, Rate
 
 MICRO = 1_000_000  # micro-Credits per Credit
 TIER_CREDITS = {"standard": 25_000, "pro": 100_000, "max": 250_000}  # per seat per month
@@ -26,7 +26,7 @@ class Cost:
         return self.input + self.cached + self.output
 
 
-def _micro(tokens: int, per_million: Decimal) -> int:
+def _micro(tokens: int, per_million: Rate) -> int:
     # Rates are Credits per million tokens, so tokens x rate is micro-Credits; round up so a
     # fractional configured rate never charges less than it says.
     return math.ceil(tokens * per_million)

@@ -101,6 +101,7 @@ class Ledger:
     keys_issued: dict[str, int] = field(default_factory=dict)  # member -> keys generated so far
     # (day index, member, model) -> micro-Credits: the usage analysis over 1 / 7 / 30 days
     usage: dict[tuple[int, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    _cycle_memo: tuple[tuple[float, float], int] = field(default=((-1.0, -1.0), 0), repr=False)
 
     # ---- time --------------------------------------------------------------------------------
 
@@ -112,7 +113,12 @@ class Ledger:
         return self.clock.now() >= self.end
 
     def cycle(self) -> int:
-        return months_elapsed(self.start, self.clock.now())
+        """The current subscription month, from 0; remembered for the last instant asked,
+        since one request asks several times at one frozen (or nearly equal) instant."""
+        now = self.clock.now()
+        if self._cycle_memo[0] != (now, self.start):
+            self._cycle_memo = ((now, self.start), months_elapsed(self.start, now))
+        return self._cycle_memo[1]
 
     def cycle_bounds(self) -> tuple[float, float]:
         """Start and end (the next reset) of the current subscription month."""
