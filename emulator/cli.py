@@ -14,7 +14,14 @@ from pathlib import Path
 from aiohttp import web
 
 from emulator import __version__
-from emulator.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, load_scenario
+from emulator.config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    Config,
+    ConfigError,
+    load_scenario,
+    scenario_names,
+)
 from emulator.plan.clock import parse_instant
 from emulator.runtime import RUNTIME, Runtime
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
@@ -32,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve the emulator (the default command)")
     env = commands.add_parser("env", help="print shell export lines for tools and SDKs")
+    listing = commands.add_parser("scenarios", help="list the scenarios with a line each")
+    listing.add_argument("--scenarios", type=Path, default=None, help="a scenarios YAML file")
+    check = commands.add_parser("check", help="validate a scenarios YAML file")
+    check.add_argument("file", type=Path)
     for sub in (parser, serve, env):
         _common(sub)
     for sub in (parser, serve):
@@ -168,8 +179,36 @@ async def serve(config: Config) -> None:
         app[RUNTIME].close()
 
 
+def list_scenarios(path: Path | None) -> int:
+    names = scenario_names(path)
+    width = max(map(len, names), default=0)
+    for name, description in names.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def check_file(path: Path) -> int:
+    """Validate every scenario of `path`; print each problem with its line, or a summary."""
+    try:
+        names = scenario_names(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    rules = sum(len(load_scenario(name, path).rules) for name in names)
+    print(f"{path}: {len(names)} scenarios, {rules} rules: OK")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        if args.command == "scenarios":
+            return list_scenarios(args.scenarios)
+        if args.command == "check":
+            return check_file(args.file)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         config = config_from(args)
     except (ConfigError, ValueError) as exc:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from emulator.scenarios.build import rulebook_from
+from emulator.scenarios.rules import Rule
+from emulator.scenarios.schema import ScenarioError, validate
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-TIERS = ("standard", "pro", "max")
 
 
 class ConfigError(ValueError):
@@ -48,6 +51,9 @@ class Config:
     admin_anywhere: bool = False  # serve /_emulator/ to non-loopback clients too
     scenario: str = "default"
     description: str = ""
+    rules: tuple[Rule, ...] = ()  # scripted answers, errors and faults, first match wins
+    initial_state: str = "start"  # the scenario state rules start in
+    scenarios_file: str | None = None  # where the scenario came from (None: embedded)
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with every change that is not None applied."""
@@ -58,44 +64,74 @@ def embedded_scenarios_text() -> str:
     return resources.files("emulator").joinpath("data", "scenarios.yaml").read_text("utf-8")
 
 
+def read_scenarios(path: Path | None = None) -> dict[str, Any]:
+    """Every scenario in `path` (or the embedded file), validated: ConfigError lists every
+    problem with file and line, so a bad file never starts a half-configured server."""
+    source = str(path) if path else "scenarios.yaml (embedded)"
+    try:
+        text = path.read_text("utf-8") if path else embedded_scenarios_text()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return validate(text, source)
+    except ScenarioError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def scenario_names(path: Path | None = None) -> dict[str, str]:
+    """name -> first line of the description, of every scenario in the file."""
+    names: dict[str, str] = {}
+    for name, raw in read_scenarios(path).items():
+        description = str((raw or {}).get("description") or "").strip()
+        names[name] = description.splitlines()[0] if description else ""
+    return names
+
+
+def _instant(value: Any) -> str | None:
+    """YAML reads an unquoted timestamp as a datetime; keep every instant as ISO text."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return moment.isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
 def load_scenario(name: str = "default", path: Path | None = None) -> Config:
     """The named scenario from `path`, or from the scenarios shipped in the package."""
-    source = str(path) if path else "scenarios.yaml (embedded)"
-    text = path.read_text("utf-8") if path else embedded_scenarios_text()
-    try:
-        scenarios = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    scenarios = read_scenarios(path)
     if name not in scenarios:
+        source = str(path) if path else "scenarios.yaml (embedded)"
+        close = difflib.get_close_matches(name, scenarios, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         known = ", ".join(sorted(scenarios)) or "none"
-        raise ConfigError(f"{source}: no scenario named {name!r} (known: {known})")
+        raise ConfigError(f"{source}: no scenario named {name!r}{hint} (known: {known})")
     raw = scenarios[name] or {}
-    seats = []
-    for index, seat in enumerate(raw.get("seats") or []):
-        tier = seat.get("tier", "pro")
-        if tier not in TIERS:
-            raise ConfigError(f"{source}: {name}.seats[{index}].tier must be one of {TIERS}")
-        member = seat.get("member")
-        seats.append(
-            SeatConfig(
-                member=None if member is None else str(member),
-                tier=tier,
-                key=seat.get("key"),
-                used=float(seat.get("used", 0)),
-            )
+    seats = tuple(
+        SeatConfig(
+            member=None if seat.get("member") is None else str(seat["member"]),
+            tier=seat.get("tier", "pro"),
+            key=seat.get("key"),
+            used=float(seat.get("used", 0)),
         )
+        for seat in raw.get("seats") or []
+    )
     packs = tuple(PackConfig(used=float(p.get("used", 0))) for p in raw.get("packs") or [])
     subscription = raw.get("subscription") or {}
+    book = rulebook_from(raw)
     return Config(
         seed=int(raw.get("seed", 0)),
-        clock=raw.get("clock"),
+        clock=_instant(raw.get("clock")),
         accept_x_api_key=bool(raw.get("accept_x_api_key", False)),
         context_cache=bool(raw.get("context_cache", True)),
-        seats=tuple(seats) or Config().seats,
+        seats=seats or Config().seats,
         packs=packs,
-        subscription_start=subscription.get("start"),
+        subscription_start=_instant(subscription.get("start")),
         subscription_months=int(subscription.get("months", 12)),
         coding_plan_tier=str((raw.get("coding_plan") or {}).get("tier", "pro")),
         scenario=name,
         description=str(raw.get("description", "")),
+        rules=book.rules,
+        initial_state=book.initial_state,
+        scenarios_file=str(path) if path else None,
     )

@@ -41,6 +41,9 @@ class Entry:
     cost: int = 0  # micro-Credits the usage is worth
     charged: int = 0  # micro-Credits taken (less than cost only when the balance ran out)
     from_packs: list[tuple[str, int]] = field(default_factory=list)
+    rule: str | None = None  # the scenario rule that answered
+    # When no rule answered: the closest rules and the fields each did not match.
+    near_misses: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -48,6 +51,9 @@ class Entry:
         body["cost"] = str(credits(self.cost))
         body["charged"] = str(credits(self.charged))
         body["from_packs"] = [[pack, str(credits(amount))] for pack, amount in self.from_packs]
+        body["near_misses"] = [
+            {"rule": rule, "unmatched": fields} for rule, fields in self.near_misses
+        ]
         return body
 
 

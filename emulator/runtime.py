@@ -17,6 +17,7 @@ from emulator.plan.coding_plan import CodingPlan
 from emulator.plan.credits import MICRO
 from emulator.plan.ledger import DAY, Ledger
 from emulator.plan.store import PlanStore
+from emulator.scenarios.rules import RuleBook
 from emulator.seeds import Seeds, plan_key
 
 
@@ -56,6 +57,7 @@ class Runtime:
     # across a restart.
     cache: ContextCache = field(default_factory=ContextCache)
     store: PlanStore | None = None  # --state: the plan written through to SQLite
+    rules: RuleBook = field(default_factory=RuleBook)  # the scenario's rules and their state
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:
@@ -82,6 +84,7 @@ class Runtime:
             accounts,
             saved.journal,
             store=store,
+            rules=RuleBook(config.rules, config.initial_state, config.initial_state),
         )
 
     @classmethod
@@ -90,7 +93,10 @@ class Runtime:
         seeds = Seeds(config.seed)
         clock = Clock(parse_instant(config.clock) if config.clock else None)
         accounts = build_accounts(config, clock, seeds)
-        return cls(config, clock, seeds, Engine(seeds), default_catalog(), accounts, Journal())
+        rules = RuleBook(config.rules, config.initial_state, config.initial_state)
+        return cls(
+            config, clock, seeds, Engine(seeds), default_catalog(), accounts, Journal(), rules=rules
+        )
 
     def persist(self) -> None:
         """Commit what changed to the state file, if there is one. Called after every charge
@@ -103,12 +109,21 @@ class Runtime:
             self.store.close()
 
     def reset(self) -> None:
-        """Back to the scenario's start: clock, plans, journal, caches (and the state file)."""
+        """Back to the scenario's start: clock, plans, rules, journal, caches (and the state
+        file)."""
         fresh = Runtime.fresh(self.config)
-        self.clock, self.engine, self.accounts = fresh.clock, fresh.engine, fresh.accounts
+        self.seeds, self.clock, self.engine = fresh.seeds, fresh.clock, fresh.engine
+        self.accounts, self.rules = fresh.accounts, fresh.rules
         self.journal, self.requests_seen = fresh.journal, 0
         self.cache.clear()
+        if self.store is not None:
+            self.store.scenario, self.store.seed = self.config.scenario, self.config.seed
         self.persist()
+
+    def switch(self, config: Config) -> None:
+        """Serve another scenario, from its start."""
+        self.config = config
+        self.reset()
 
     def resubscribe(self, months: int) -> None:
         self.accounts.ledger = self.ledger.successor(self.clock.now(), months)

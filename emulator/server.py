@@ -9,6 +9,8 @@ render it. Any ApiError is rendered in the envelope of the protocol that was cal
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from email.utils import formatdate
@@ -28,8 +30,10 @@ from emulator.journal import Entry, mask
 from emulator.plan.accounts import Caller
 from emulator.protocols import anthropic_messages, dashscope, fields, openai_chat
 from emulator.protocols.fields import compact
-from emulator.protocols.meta import ResponseMeta
+from emulator.protocols.meta import ResponseMeta, glance
 from emulator.runtime import RUNTIME, Runtime
+from emulator.scenarios.faults import Fault
+from emulator.scenarios.rules import Probe, Rule, fill
 from emulator.sites import SITES, Site, site_of
 
 log = logging.getLogger("emulator")
@@ -39,6 +43,14 @@ ARRIVED = web.RequestKey("arrived", float)  # clock time the request arrived
 SITE = web.RequestKey("site", Site)
 CALLER = web.RequestKey("caller", Caller)
 ENTRY = web.RequestKey("entry", Entry)
+RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
+RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
+NOT_SENT = 499  # the journal's status for a request that got no response (a drop or a stall)
+# A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
+MALFORMED = {
+    "openai": b'data: {"choices":[{"delta":{"content":"\n\n',
+    "anthropic": b'event: content_block_delta\ndata: {"type":"content_block_delta","ind\n\n',
+}
 MAX_BODY_BYTES = 64 * 1024 * 1024  # agent tools send large contexts; context-window tests more
 
 ADMIN_BASE = "/_emulator"
@@ -100,8 +112,12 @@ async def sse_response(
     )
     response.enable_chunked_encoding()
     await response.prepare(request)
+    rule = request.get(RULE)
+    fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
     try:
-        for frame in frames:
+        for index, frame in enumerate(frames):
+            if fault is not None and await _stream_fault(request, response, fault, index):
+                return response
             await response.write(frame)
     except ApiError as error:
         request[ENTRY].error = error.kind.name
@@ -115,6 +131,26 @@ async def sse_response(
     _journal(request, response.status)  # before the stream ends: a client that has read to
     await response.write_eof()  # the end finds its request in the journal (and the state file)
     return response
+
+
+async def _stream_fault(
+    request: web.Request, response: web.StreamResponse, fault: Fault, index: int
+) -> bool:
+    """Apply a stream fault before chunk `index`; True when the stream is over (cut)."""
+    if fault.chunk_delay and index:
+        await asyncio.sleep(fault.chunk_delay)
+    if fault.cut_after == index:
+        request[ENTRY].error = "fault:cut"
+        _journal(request, response.status)
+        if request.transport is not None:
+            request.transport.abort()  # no terminating chunk: the client sees a cut stream
+        return True
+    if fault.error_after == index:
+        rule = request[RULE]
+        raise ApiError(rule.error or "internal_error", **rule.error_params)
+    if fault.malformed_after == index:
+        await response.write(MALFORMED.get(request[SITE].protocol, b"data: {\n\n"))
+    return False
 
 
 def _journal(request: web.Request, status: int) -> None:
@@ -174,7 +210,8 @@ async def _answer(request: web.Request, handler: Handler, site: Site) -> web.Str
         caller = request[CALLER] = runtime.accounts.authenticate(site.plan, key)
         if caller.seat is not None:
             request[ENTRY].member, request[ENTRY].seat = caller.seat.member, caller.seat.id
-        return await handler(request)
+        early = await _consult_rules(request, site, caller)
+        return early if early is not None else await handler(request)
     except ApiError as error:
         return error_response(request, error, site)
     except web.HTTPNotFound:
@@ -185,6 +222,74 @@ async def _answer(request: web.Request, handler: Handler, site: Site) -> web.Str
     except Exception:
         log.exception("unexpected failure on %s %s", request.method, request.path)
         return error_response(request, ApiError("internal_error"), site)
+
+
+# ---- scenario rules -----------------------------------------------------------------------
+
+
+async def _consult_rules(
+    request: web.Request, site: Site, caller: Caller
+) -> web.StreamResponse | None:
+    """Let the scenario's rules answer: a fault that ends the request here, an error, or (for
+    the handler) a scripted reply and stream faults. None: the handler answers."""
+    runtime = request.app[RUNTIME]
+    if not runtime.rules.rules:
+        return None
+    look = glance(_lenient_json(await request.read()))
+    probe = Probe(
+        plan=site.plan,
+        protocol=site.protocol,
+        path=request.path,
+        model=look.model,
+        key=caller.key,
+        member=caller.seat.member if caller.seat is not None else None,
+        stream=look.stream,
+        tools=look.tools,
+        last_user=look.last_user,
+        system=look.system,
+    )
+    rule, call, misses = runtime.rules.pick(probe)
+    entry = request[ENTRY]
+    if rule is None:
+        entry.near_misses = misses
+        return None
+    entry.rule = rule.name
+    request[RULE], request[RULE_CALL] = rule, call
+    fault = rule.fault or Fault()
+    delay = fault.latency + fault.jitter * runtime.seeds.rng("jitter", request[REQUEST_ID]).random()
+    if delay:
+        await asyncio.sleep(delay)
+    if fault.drop or fault.stall:
+        return await _no_answer(request, fault)
+    if fault.status is not None:
+        entry.error = f"fault:status {fault.status}"
+        headers = {"x-request-id": request[REQUEST_ID], "Server": "istio-envoy"}
+        return web.Response(status=fault.status, text=fault.gateway_body(), headers=headers)
+    streamed_error = look.stream and fault.error_after is not None
+    if rule.error is not None and not streamed_error:
+        raise ApiError(rule.error, **rule.error_params)
+    return None
+
+
+async def _no_answer(request: web.Request, fault: Fault) -> web.StreamResponse:
+    """Drop the connection at once, or hold it until the client gives up."""
+    transport = request.transport
+    request[ENTRY].error = "fault:drop" if fault.drop else "fault:stall"
+    if fault.stall:
+        while transport is not None and not transport.is_closing():
+            await asyncio.sleep(0.05)
+    _journal(request, NOT_SENT)
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=NOT_SENT)
+
+
+def _lenient_json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw) if raw else {}
+    except (ValueError, RecursionError):
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 # ---- text endpoints -----------------------------------------------------------------------
@@ -214,7 +319,19 @@ def _complete(request: web.Request, chat: ChatRequest) -> ChatResult:
     # Looked up only once the call is admitted, so a refused request neither hits nor fills the
     # cache. One cache per account: the Token Plan's seats share theirs (one subscription).
     cache = runtime.cache.use(caller.plan, prompt, request[ARRIVED]) if prompt else None
-    result = runtime.engine.complete(chat, input_tokens, cache)
+    rule = request.get(RULE)
+    if rule is not None and rule.reply is not None:
+        script = fill(
+            rule.reply,
+            last_user=next((m.text for m in reversed(chat.messages) if m.role == "user"), ""),
+            model=chat.model.id,
+            member=caller.seat.member if caller.seat is not None else "",
+            call=request[RULE_CALL],
+            request_id=request[REQUEST_ID],
+        )
+        result = runtime.engine.scripted(chat, script, input_tokens, cache)
+    else:
+        result = runtime.engine.complete(chat, input_tokens, cache)
     usage = result.usage
     entry.input_tokens, entry.cached_tokens = usage.input_tokens, usage.cached_tokens
     entry.output_tokens = usage.output_tokens

@@ -9,11 +9,13 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from emulator.admin import views
+from emulator.config import ConfigError, load_scenario, scenario_names
 from emulator.plan.calendar import iso
 from emulator.plan.clock import parse_instant, parse_step
 from emulator.plan.ledger import PlanError
@@ -192,6 +194,43 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     return _json(views.overview(runtime), 201)
 
 
+async def scenarios(request: web.Request) -> web.StreamResponse:
+    """The scenarios of the file the running one came from, and which one is served."""
+    config = _runtime(request).config
+    path = Path(config.scenarios_file) if config.scenarios_file else None
+    return _json({"current": config.scenario, "scenarios": scenario_names(path)})
+
+
+async def switch_scenario(request: web.Request) -> web.StreamResponse:
+    """POST {"name": ..., "seed"?, "clock"?}: serve that scenario from its start (same file)."""
+    runtime = _runtime(request)
+    body = await _body(request)
+    name = body.get("name", runtime.config.scenario)
+    if not isinstance(name, str):
+        raise PlanError("name must be a scenario name")
+    path = Path(runtime.config.scenarios_file) if runtime.config.scenarios_file else None
+    try:
+        loaded = load_scenario(name, path)
+    except ConfigError as exc:
+        raise PlanError(str(exc), 404) from None
+    old = runtime.config
+    config = loaded.with_overrides(
+        host=old.host,
+        port=old.port,
+        state_file=old.state_file,
+        admin_anywhere=old.admin_anywhere,
+        seed=body.get("seed"),
+        clock=body.get("clock"),
+    )
+    if config.clock is not None:
+        try:
+            parse_instant(config.clock)
+        except ValueError as exc:
+            raise PlanError(f"clock: {exc}") from None
+    runtime.switch(config)
+    return _json(views.overview(runtime))
+
+
 def add_admin_routes(app: web.Application, base: str) -> None:
     app.middlewares.insert(0, admin_guard)
     router = app.router
@@ -207,3 +246,5 @@ def add_admin_routes(app: web.Application, base: str) -> None:
     router.add_post(f"{base}/seats/{{seat}}/{{action}}", seat_action)
     router.add_post(f"{base}/subscription/renew", renew)
     router.add_post(f"{base}/subscription", subscribe)
+    router.add_get(f"{base}/scenarios", scenarios)
+    router.add_post(f"{base}/scenario", switch_scenario)

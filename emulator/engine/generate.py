@@ -24,6 +24,7 @@ from emulator.engine.types import (
     Completion,
     FinishReason,
     Message,
+    Script,
     ToolCall,
     ToolSpec,
     Usage,
@@ -119,17 +120,32 @@ class Engine:
         choices = tuple(
             self._choice(request, digest, index, locale, input_tokens) for index in range(request.n)
         )
-        output = sum(_output_tokens(c) for c in choices)
-        reasoning = sum(tokens.count(c.reasoning) for c in choices)
-        usage = Usage(
-            input_tokens=input_tokens,
-            output_tokens=output,
-            reasoning_tokens=reasoning,
-            cached_tokens=cache.read if cache else 0,
-            cache_creation_tokens=cache.created if cache else 0,
-            cache_explicit=cache is not None and cache.mode == "explicit",
-        )
-        return ChatResult(choices=choices, usage=usage)
+        return _result(choices, input_tokens, cache)
+
+    def scripted(
+        self, request: ChatRequest, script: Script, input_tokens: int, cache: CacheUse | None
+    ) -> ChatResult:
+        """A scenario's scripted answer, shaped and counted like a generated one: the text is
+        cut at `max_tokens`, tool calls get ids, usage counts what is said."""
+        digest = self.conversation_digest(request)
+        choices = []
+        for index in range(request.n):
+            calls = tuple(
+                ToolCall(
+                    id="call_" + self.seeds.hex(24, digest, "tool", index, number),
+                    name=name,
+                    arguments=json.dumps(arguments, ensure_ascii=False),
+                )
+                for number, (name, arguments) in enumerate(script.tool_calls)
+            )
+            cap = request.max_tokens if request.max_tokens is not None else 1 << 30
+            text, truncated = _cut(script.text, cap)
+            finish: FinishReason = "tool_calls" if calls else ("length" if truncated else "stop")
+            # Scripted thinking is said only where the request thinks, as a model would.
+            thinking = script.thinking if request.thinking else ""
+            signature = self._sig(digest) if thinking else ""
+            choices.append(Completion(text, thinking, calls, finish, signature=signature))
+        return _result(tuple(choices), input_tokens, cache)
 
     def _choice(
         self, request: ChatRequest, digest: bytes, index: int, locale: str, input_tokens: int
@@ -236,6 +252,20 @@ def _locale(messages: tuple[Message, ...]) -> str:
     if visible and len(_CJK.findall(last)) / len(visible) > 0.3:
         return "zh_CN"
     return "en_US"
+
+
+def _result(
+    choices: tuple[Completion, ...], input_tokens: int, cache: CacheUse | None
+) -> ChatResult:
+    usage = Usage(
+        input_tokens=input_tokens,
+        output_tokens=sum(_output_tokens(c) for c in choices),
+        reasoning_tokens=sum(tokens.count(c.reasoning) for c in choices),
+        cached_tokens=cache.read if cache else 0,
+        cache_creation_tokens=cache.created if cache else 0,
+        cache_explicit=cache is not None and cache.mode == "explicit",
+    )
+    return ChatResult(choices=choices, usage=usage)
 
 
 def _output_tokens(choice: Completion) -> int:

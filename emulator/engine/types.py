@@ -114,3 +114,12 @@ class ChatResult:
     choices: tuple[Completion, ...]
     usage: Usage
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A scripted answer (from a scenario rule), already filled in: what the model says."""
+
+    text: str = ""
+    thinking: str = ""
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, arguments)

@@ -10,3 +10,42 @@ class ResponseMeta:
     request_id: str
     created: int  # Unix seconds, from the emulator's clock
     model: str
+
+
+@dataclass(frozen=True)
+class Glance:
+    """What scenario rules can see of a request body, read leniently (a body that will fail
+    validation still has a model or a message to match on)."""
+
+    model: str | None = None
+    stream: bool = False
+    tools: bool = False
+    last_user: str = ""
+    system: str = ""
+
+
+def _text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict)]
+        return "\n".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def glance(body: dict[str, object]) -> Glance:
+    """Both text protocols keep `model`, `stream`, `tools` and `messages` at the top, and the
+    Anthropic one its system prompt in `system` too."""
+    messages = body.get("messages")
+    messages = messages if isinstance(messages, list) else []
+    entries = [m for m in messages if isinstance(m, dict)]
+    users = [_text(m.get("content")) for m in entries if m.get("role") == "user"]
+    systems = [_text(m.get("content")) for m in entries if m.get("role") in ("system", "developer")]
+    model = body.get("model")
+    return Glance(
+        model=model if isinstance(model, str) else None,
+        stream=body.get("stream") is True,
+        tools=bool(body.get("tools")),
+        last_user=next((u for u in reversed(users) if u), ""),
+        system="\n".join([_text(body.get("system")), *systems]).strip(),
+    )

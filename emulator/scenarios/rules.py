@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.engine.types import Script
 from emulator.scenarios.faults import Fault
 
 
@@ -126,3 +127,18 @@ class RuleBook:
             return rule, call, []
         misses.sort(key=lambda miss: len(miss[1]))
         return None, 0, misses[:3]
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, name: str) -> str:
+        return "{" + name + "}"  # an unknown placeholder stays as written
+
+
+def fill(reply: Reply, **fields: Any) -> Script:
+    """The reply with its templates filled in from the request's fields."""
+    values = _Fields(fields)
+    return Script(
+        text=(reply.text or "").format_map(values),
+        thinking=(reply.thinking or "").format_map(values),
+        tool_calls=tuple((call.name, call.arguments) for call in reply.tool_calls),
+    )
