@@ -33,7 +33,7 @@ from emulator.protocols.fields import compact
 from emulator.protocols.meta import ResponseMeta, glance
 from emulator.runtime import RUNTIME, Runtime
 from emulator.scenarios.faults import Fault
-from emulator.scenarios.rules import Probe, Rule, fill
+from emulator.scenarios.rules import Probe, Rule, fill, render
 from emulator.sites import SITES, Site, site_of
 
 log = logging.getLogger("emulator")
@@ -45,6 +45,7 @@ CALLER = web.RequestKey("caller", Caller)
 ENTRY = web.RequestKey("entry", Entry)
 RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
 RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
+PROBE = web.RequestKey("probe", Probe)  # what the rules saw of the request
 NOT_SENT = 499  # the journal's status for a request that got no response (a drop or a stall)
 # A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
 MALFORMED = {
@@ -146,8 +147,7 @@ async def _stream_fault(
             request.transport.abort()  # no terminating chunk: the client sees a cut stream
         return True
     if fault.error_after == index:
-        rule = request[RULE]
-        raise ApiError(rule.error or "internal_error", **rule.error_params)
+        raise rule_error(request[RULE], request[PROBE])
     if fault.malformed_after == index:
         await response.write(MALFORMED.get(request[SITE].protocol, b"data: {\n\n"))
     return False
@@ -254,7 +254,7 @@ async def _consult_rules(
         entry.near_misses = misses
         return None
     entry.rule = rule.name
-    request[RULE], request[RULE_CALL] = rule, call
+    request[RULE], request[RULE_CALL], request[PROBE] = rule, call, probe
     fault = rule.fault or Fault()
     delay = fault.latency + fault.jitter * runtime.seeds.rng("jitter", request[REQUEST_ID]).random()
     if delay:
@@ -267,8 +267,18 @@ async def _consult_rules(
         return web.Response(status=fault.status, text=fault.gateway_body(), headers=headers)
     streamed_error = look.stream and fault.error_after is not None
     if rule.error is not None and not streamed_error:
-        raise ApiError(rule.error, **rule.error_params)
+        raise rule_error(rule, probe)
     return None
+
+
+def rule_error(rule: Rule, probe: Probe) -> ApiError:
+    """The rule's error; string parameters are templates of the request (`{model}`)."""
+    fields = {"model": probe.model or "", "last_user": probe.last_user, "member": probe.member}
+    params = {
+        name: render(value, fields) if isinstance(value, str) else value
+        for name, value in rule.error_params.items()
+    }
+    return ApiError(rule.error or "internal_error", **params)
 
 
 async def _no_answer(request: web.Request, fault: Fault) -> web.StreamResponse:

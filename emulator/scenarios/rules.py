@@ -134,11 +134,15 @@ class _Fields(dict[str, Any]):
         return "{" + name + "}"  # an unknown placeholder stays as written
 
 
+def render(template: str, fields: dict[str, Any]) -> str:
+    """`template` with `{field}`s filled in from the request; unknown ones left as written."""
+    return template.format_map(_Fields(fields))
+
+
 def fill(reply: Reply, **fields: Any) -> Script:
     """The reply with its templates filled in from the request's fields."""
-    values = _Fields(fields)
     return Script(
-        text=(reply.text or "").format_map(values),
-        thinking=(reply.thinking or "").format_map(values),
+        text=render(reply.text or "", fields),
+        thinking=render(reply.thinking or "", fields),
         tool_calls=tuple((call.name, call.arguments) for call in reply.tool_calls),
     )
