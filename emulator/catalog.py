@@ -48,6 +48,14 @@ class TextModel:
 class ImageModel:
     id: str
     created: int
+    family: Literal["qwen-image", "wan"] = "qwen-image"
+    min_pixels: int = 512 * 512
+    max_pixels: int = 2048 * 2048
+    default_size: str = "2048*2048"
+    max_n: int = 6
+    max_prompt: int = 1300  # qwen-image: tokens; wan: characters
+    max_images: int = 3  # reference images per request
+    credits_per_image: int = 40
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,9 @@ class Catalog:
     def text_model(self, model_id: str) -> TextModel | None:
         """Exact, case-sensitive lookup, as the real service does."""
         return self.text_models.get(model_id)
+
+    def image_model(self, model_id: str) -> ImageModel | None:
+        return self.image_models.get(model_id)
 
     def all_ids(self) -> list[str]:
         return [*self.text_models, *self.image_models]
@@ -113,10 +124,7 @@ def default_catalog() -> Catalog:
     raw = _load("models.yaml")
     return Catalog(
         text_models={mid: _text_model(mid, spec) for mid, spec in raw["text"].items()},
-        image_models={
-            mid: ImageModel(id=mid, created=int(spec["created"]))
-            for mid, spec in raw["image"].items()
-        },
+        image_models={mid: ImageModel(id=mid, **spec) for mid, spec in raw["image"].items()},
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import resources
@@ -27,6 +29,7 @@ class SeatConfig:
     tier: str = "pro"
     key: str | None = None  # None: derived from the seed and the member's name
     used: float = 0  # Credits already spent this subscription month
+    suspended: bool = False  # the key blocked (the console's suspend): 403 on every request
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,14 @@ def read_scenarios(path: Path | None = None) -> dict[str, Any]:
         text = path.read_text("utf-8") if path else embedded_scenarios_text()
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    return copy.deepcopy(_validated(text, source))
+
+
+@functools.lru_cache(maxsize=16)
+def _validated(text: str, source: str) -> dict[str, Any]:
+    """Validation is the slow part of loading a scenario (~100 ms for the catalogue), and the
+    admin API's scenario switch runs once per test in a suite: the same text validates the same
+    way, so it is done once per text (a file that changes is validated again)."""
     try:
         return validate(text, source)
     except ScenarioError as exc:
@@ -113,6 +124,7 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
             tier=seat.get("tier", "pro"),
             key=seat.get("key"),
             used=float(seat.get("used", 0)),
+            suspended=bool(seat.get("suspended", False)),
         )
         for seat in raw.get("seats") or []
     )

@@ -14,15 +14,14 @@ from emulator.runtime import RUNTIME, Runtime
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
 
 
-@dataclass
-class RunningEmulator:
-    """Where a started emulator listens, its key, and its runtime (clock, state)."""
+class Endpoints:
+    """Base URLs, SDK kwargs and CLI environment of an emulator, from its `url` and `api_key`."""
 
     url: str
-    runtime: Runtime
-    _loop: asyncio.AbstractEventLoop = field(repr=False)
-    _runner: web.AppRunner = field(repr=False)
-    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def api_key(self) -> str:
+        raise NotImplementedError
 
     @property
     def openai_base_url(self) -> str:
@@ -32,17 +31,13 @@ class RunningEmulator:
     def anthropic_base_url(self) -> str:
         return self.url + ANTHROPIC_BASE
 
-    @property
-    def api_key(self) -> str:
-        """The key of the first seat."""
-        return next(iter(self.runtime.seat_keys().values()))
-
     def openai_kwargs(self, **extra: Any) -> dict[str, Any]:
         """Keyword arguments for `openai.OpenAI(...)` / `AsyncOpenAI(...)`."""
         return {"base_url": self.openai_base_url, "api_key": self.api_key, **extra}
 
     def anthropic_kwargs(self, **extra: Any) -> dict[str, Any]:
-        """Keyword arguments for `anthropic.Anthropic(...)`: the key as a Bearer token."""
+        """Keyword arguments for `anthropic.Anthropic(...)` / `AsyncAnthropic(...)`: the key
+        as a Bearer token, as the Token Plan documents."""
         return {"base_url": self.anthropic_base_url, "auth_token": self.api_key, **extra}
 
     def env(self) -> dict[str, str]:
@@ -53,6 +48,22 @@ class RunningEmulator:
             "ANTHROPIC_BASE_URL": self.anthropic_base_url,
             "ANTHROPIC_AUTH_TOKEN": self.api_key,
         }
+
+
+@dataclass
+class RunningEmulator(Endpoints):
+    """Where a started emulator listens, its key, and its runtime (clock, state)."""
+
+    url: str
+    runtime: Runtime
+    _loop: asyncio.AbstractEventLoop = field(repr=False)
+    _runner: web.AppRunner = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def api_key(self) -> str:
+        """The key of the first seat."""
+        return next(iter(self.runtime.seat_keys().values()))
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)

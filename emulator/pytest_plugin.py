@@ -1,6 +1,10 @@
 """pytest fixtures for tool test suites (registered through the `pytest11` entry point).
 
-`token_plan_emulator`: one emulator for the whole session on the default scenario.
+`token_plan`: a handle on the session's emulator, reset to a scenario's start before each test
+    (choose it with `@pytest.mark.token_plan(scenario=..., seed=..., clock=...)`); see
+    `emulator.testing.TokenPlan` and its `admin`.
+`token_plan_emulator`: one emulator for the whole session (one per xdist worker), on the
+    default scenario and the embedded catalogue.
 `emulator_factory`: start emulators with your own Config; each is stopped after the test.
 """
 
@@ -12,6 +16,15 @@ import pytest
 
 from emulator.config import Config
 from emulator.harness import RunningEmulator, start_emulator
+from emulator.testing import Servers, TokenPlan, Wanted
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "token_plan(scenario='default', seed=None, clock=None, scenarios_file=None): "
+        "the scenario, seed and clock the `token_plan` fixture starts the test from",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +32,21 @@ def token_plan_emulator() -> Iterator[RunningEmulator]:
     emulator = start_emulator(Config())
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def token_plan_servers(token_plan_emulator: RunningEmulator) -> Iterator[Servers]:
+    servers = Servers(token_plan_emulator)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def token_plan(request: pytest.FixtureRequest, token_plan_servers: Servers) -> Iterator[TokenPlan]:
+    marks = [(m.args, m.kwargs) for m in request.node.iter_markers("token_plan")]
+    plan = token_plan_servers.open(Wanted.from_marks(marks, request.path.parent))
+    yield plan
+    token_plan_servers.close(plan)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ def build_accounts(config: Config, clock: Clock, seeds: Seeds) -> Accounts:
         if seat_config.member is not None:
             ledger.assign(seat.id, seat_config.member, seat_config.key)
         seat.used = round(seat_config.used * MICRO)
+        seat.suspended = seat_config.suspended
     for pack_config in config.packs:
         ledger.buy_pack().used = round(pack_config.used * MICRO)
     coding_plan = CodingPlan(clock, plan_key(seeds, "coding-plan"), config.coding_plan_tier, start)

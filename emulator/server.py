@@ -46,6 +46,8 @@ ENTRY = web.RequestKey("entry", Entry)
 RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
 RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
 PROBE = web.RequestKey("probe", Probe)  # what the rules saw of the request
+# Set when the server shuts down: a stalled request lets go, or it would hold the shutdown up.
+STOPPING = web.AppKey("stopping", asyncio.Event)
 NOT_SENT = 499  # the journal's status for a request that got no response (a drop or a stall)
 # A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
 MALFORMED = {
@@ -235,7 +237,8 @@ async def _consult_rules(
     runtime = request.app[RUNTIME]
     if not runtime.rules.rules:
         return None
-    look = glance(_lenient_json(await request.read()))
+    raw = await request.read()
+    look = glance(_lenient_json(raw))
     probe = Probe(
         plan=site.plan,
         protocol=site.protocol,
@@ -256,14 +259,21 @@ async def _consult_rules(
     entry.rule = rule.name
     request[RULE], request[RULE_CALL], request[PROBE] = rule, call, probe
     fault = rule.fault or Fault()
-    delay = fault.latency + fault.jitter * runtime.seeds.rng("jitter", request[REQUEST_ID]).random()
+    delay = fault.latency
+    if fault.jitter:  # drawn from the seed, the rule's call number and the request, never the
+        # clock: the same calls get the same delays run after run, on the real clock too
+        delay += fault.jitter * runtime.seeds.rng("jitter", rule.name, call, raw).random()
     if delay:
         await asyncio.sleep(delay)
     if fault.drop or fault.stall:
         return await _no_answer(request, fault)
     if fault.status is not None:
         entry.error = f"fault:status {fault.status}"
-        headers = {"x-request-id": request[REQUEST_ID], "Server": "istio-envoy"}
+        headers = {
+            "x-request-id": request[REQUEST_ID],
+            "Server": "istio-envoy",
+            "Date": formatdate(runtime.clock.now(), usegmt=True),  # the emulator's clock
+        }
         return web.Response(status=fault.status, text=fault.gateway_body(), headers=headers)
     streamed_error = look.stream and fault.error_after is not None
     if rule.error is not None and not streamed_error:
@@ -286,7 +296,8 @@ async def _no_answer(request: web.Request, fault: Fault) -> web.StreamResponse:
     transport = request.transport
     request[ENTRY].error = "fault:drop" if fault.drop else "fault:stall"
     if fault.stall:
-        while transport is not None and not transport.is_closing():
+        stopping = request.app[STOPPING]
+        while transport is not None and not transport.is_closing() and not stopping.is_set():
             await asyncio.sleep(0.05)
     _journal(request, NOT_SENT)
     if transport is not None:
@@ -401,10 +412,16 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     return json_response(request, anthropic_messages.count_tokens_body(counted))
 
 
+async def _let_stalls_go(app: web.Application) -> None:
+    app[STOPPING].set()
+
+
 def build_app(config: Config | None = None) -> web.Application:
     """The emulator as an aiohttp application; all its state hangs off the app."""
     app = web.Application(middlewares=[gateway], client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = Runtime.from_config(config or Config())
+    app[STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_let_stalls_go)
     for site in SITES:
         if site.protocol == "openai":
             app.router.add_post(f"{site.base}/chat/completions", chat_completions)

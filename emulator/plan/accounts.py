@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from emulator.catalog import TextModel
+from emulator.catalog import ImageModel, TextModel
 from emulator.engine.types import Usage
 from emulator.errors import ApiError
 from emulator.plan.coding_plan import CodingPlan
-from emulator.plan.credits import cost_of
+from emulator.plan.credits import MICRO, Cost, cost_of
 from emulator.plan.ledger import Charge, Ledger, Seat
 
 Plan = Literal["token_plan", "coding_plan", "payg"]
@@ -53,6 +53,13 @@ class Accounts:
             self.ledger.admit(caller.seat)
         elif caller.plan == "coding_plan":
             self.coding_plan.admit()
+
+    def settle_images(self, caller: Caller, model: ImageModel, count: int) -> Charge | None:
+        """Charge generated images at the model's per-image rate (Token Plan only)."""
+        if caller.seat is None:
+            return None
+        cost = Cost(input=0, cached=0, output=count * model.credits_per_image * MICRO)
+        return self.ledger.charge(caller.seat, cost, model.id)
 
     def settle(self, caller: Caller, model: TextModel, usage: Usage) -> Charge | None:
         """Charge a completed request: Credits on the Token Plan, nothing elsewhere."""

@@ -129,14 +129,19 @@ class RuleBook:
         return None, 0, misses[:3]
 
 
-class _Fields(dict[str, Any]):
-    def __missing__(self, name: str) -> str:
-        return "{" + name + "}"  # an unknown placeholder stays as written
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def render(template: str, fields: dict[str, Any]) -> str:
-    """`template` with `{field}`s filled in from the request; unknown ones left as written."""
-    return template.format_map(_Fields(fields))
+    """`template` with `{field}`s filled in from the request. Every other brace stays as
+    written (unknown placeholders, JSON such as `{"answer": 42}`): not str.format, which
+    fails on those at request time."""
+
+    def filled(match: re.Match[str]) -> str:
+        value = fields.get(match[1])
+        return match[0] if match[1] not in fields else ("" if value is None else str(value))
+
+    return _PLACEHOLDER.sub(filled, template)
 
 
 def fill(reply: Reply, **fields: Any) -> Script:

@@ -197,6 +197,7 @@ SCENARIO = mapping(
                     "tier": Field(one_of("standard", "pro", "max")),
                     "key": Field(OPT_STR),
                     "used": Field(NUMBER),
+                    "suspended": Field(BOOL),
                 }
             )
         ),
@@ -253,6 +254,26 @@ def _rule_sense(node: yaml.Node, where: str, report: Report) -> None:
         report.add(keys["fault"], where, "fault.error_after needs the rule's `error` to send")
 
 
+def _unique_names(rules: yaml.SequenceNode, where: str, report: Report) -> None:
+    """Rules are counted (`times`, `nth`) and journaled by name, so no two may share one
+    (an unnamed rule is `rule-N`, N from 1)."""
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(rules.value):
+        if not isinstance(rule, yaml.MappingNode):
+            continue
+        named = next((v for k, v in rule.value if k.value == "name"), None)
+        given = named.value if isinstance(named, yaml.ScalarNode) else ""
+        name = str(given) or f"rule-{index + 1}"  # as build.rule_from names it
+        if name in seen:
+            report.add(
+                named or rule,
+                f"{where}[{index}]",
+                f"rule name {name!r} is already used by {where}[{seen[name]}]; names must differ",
+            )
+        else:
+            seen[name] = index
+
+
 def validate(text: str, source: str) -> dict[str, Any]:
     """The scenarios in `text` as plain data; ScenarioError lists every problem otherwise."""
     report = Report(source)
@@ -276,6 +297,7 @@ def validate(text: str, source: str) -> dict[str, Any]:
                 if key_node.value == "rules" and isinstance(value_node, yaml.SequenceNode):
                     for index, rule in enumerate(value_node.value):
                         _rule_sense(rule, f"{where}.rules[{index}]", report)
+                    _unique_names(value_node, f"{where}.rules", report)
     if report.problems:
         raise ScenarioError(report.problems)
     data: dict[str, Any] = yaml.safe_load(text)
