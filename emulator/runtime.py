@@ -9,6 +9,7 @@ from aiohttp import web
 from emulator.catalog import Catalog, default_catalog
 from emulator.config import Config
 from emulator.engine.cache import ContextCache
+from emulator.engine.gallery import Gallery
 from emulator.engine.generate import Engine
 from emulator.journal import Journal
 from emulator.plan.accounts import Accounts
@@ -59,6 +60,7 @@ class Runtime:
     cache: ContextCache = field(default_factory=ContextCache)
     store: PlanStore | None = None  # --state: the plan written through to SQLite
     rules: RuleBook = field(default_factory=RuleBook)  # the scenario's rules and their state
+    gallery: Gallery = field(default_factory=Gallery)  # generated images and async image tasks
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:
@@ -117,6 +119,7 @@ class Runtime:
         self.accounts, self.rules = fresh.accounts, fresh.rules
         self.journal, self.requests_seen = fresh.journal, 0
         self.cache.clear()
+        self.gallery = Gallery()
         if self.store is not None:
             self.store.scenario, self.store.seed = self.config.scenario, self.config.seed
         self.persist()

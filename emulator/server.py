@@ -26,23 +26,19 @@ from emulator.engine import tokens
 from emulator.engine.cache import Prompt
 from emulator.engine.types import ChatRequest, ChatResult
 from emulator.errors import ApiError
+from emulator.image_routes import add_image_routes
 from emulator.journal import Entry, mask
 from emulator.plan.accounts import Caller
 from emulator.protocols import anthropic_messages, dashscope, fields, openai_chat
-from emulator.protocols.fields import compact
 from emulator.protocols.meta import ResponseMeta, glance
 from emulator.runtime import RUNTIME, Runtime
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, Rule, fill, render
 from emulator.sites import SITES, Site, site_of
+from emulator.web import ARRIVED, CALLER, ENTRY, REQUEST_ID, SITE, headers, json_response
 
 log = logging.getLogger("emulator")
 
-REQUEST_ID = web.RequestKey("request_id", str)
-ARRIVED = web.RequestKey("arrived", float)  # clock time the request arrived
-SITE = web.RequestKey("site", Site)
-CALLER = web.RequestKey("caller", Caller)
-ENTRY = web.RequestKey("entry", Entry)
 RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
 RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
 PROBE = web.RequestKey("probe", Probe)  # what the rules saw of the request
@@ -66,32 +62,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # ---- responses ----------------------------------------------------------------------------
 
 
-def _headers(request: web.Request, content_type: str) -> dict[str, str]:
-    """The headers DashScope's gateway sends (wire.md §3.1), timed by the emulator's clock."""
-    runtime = request.app[RUNTIME]
-    now = runtime.clock.now()
-    arrived = request.get(ARRIVED, now)
-    return {
-        "Content-Type": content_type,
-        "x-request-id": request[REQUEST_ID],
-        "vary": "Origin",
-        "x-dashscope-call-gateway": "true",
-        "req-arrive-time": str(int(arrived * 1000)),
-        "resp-start-time": str(int(now * 1000)),
-        "req-cost-time": str(int((now - arrived) * 1000)),
-        "Server": "istio-envoy",
-        "Date": formatdate(now, usegmt=True),
-    }
-
-
-def json_response(request: web.Request, body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        body=compact(body).encode(),
-        headers=_headers(request, "application/json"),
-    )
-
-
 def error_body(error: ApiError, site: Site, request_id: str) -> dict[str, Any]:
     if error.kind.gateway or site.protocol == "dashscope":
         return dashscope.error_body(error, request_id)
@@ -111,7 +81,7 @@ async def sse_response(
     """Stream `frames`, each written (and so flushed) as it is produced. An ApiError once the
     200 has gone out becomes an error frame in the protocol's stream form."""
     response = web.StreamResponse(
-        status=200, headers=_headers(request, "text/event-stream;charset=UTF-8")
+        status=200, headers=headers(request, "text/event-stream;charset=UTF-8")
     )
     response.enable_chunked_encoding()
     await response.prepare(request)
@@ -429,5 +399,6 @@ def build_app(config: Config | None = None) -> web.Application:
         elif site.protocol == "anthropic":
             app.router.add_post(f"{site.base}/v1/messages", messages)
             app.router.add_post(f"{site.base}/v1/messages/count_tokens", count_tokens)
+    add_image_routes(app, [site.base for site in SITES if site.protocol == "dashscope"])
     add_admin_routes(app, ADMIN_BASE)
     return app
