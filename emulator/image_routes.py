@@ -138,12 +138,17 @@ async def picture_file(request: web.Request) -> web.StreamResponse:
     """A generated PNG, painted again from its recipe off the event loop, so a 2048 x 2048
     image never stalls other requests; 403 once its URL has expired."""
     runtime = request.app[RUNTIME]
-    found = runtime.gallery.picture(request.match_info["picture"], runtime.clock.now())
-    if found is None or found == "expired":
+    now = runtime.clock.now()
+    found = runtime.gallery.picture(request.match_info["picture"], now)
+    # Like OSS, the signed URL's expiry is checked before the object is looked up: an expired
+    # URL stays 403 after the gallery has forgotten the picture.
+    expires = request.query.get("Expires", "")
+    expired = found == "expired" or (expires.isdigit() and now >= int(expires))
+    if expired or not isinstance(found, Picture):
         code, message, status = (
-            ("NoSuchKey", "The specified key does not exist.", 404)
-            if found is None
-            else ("AccessDenied", "Request has expired.", 403)
+            ("AccessDenied", "Request has expired.", 403)
+            if expired
+            else ("NoSuchKey", "The specified key does not exist.", 404)
         )
         text = _OSS_ERROR.format(code=code, message=message, request_id=request[REQUEST_ID])
         return web.Response(status=status, text=text, content_type="application/xml")

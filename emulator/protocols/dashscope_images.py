@@ -18,6 +18,7 @@ _SIZE = re.compile(r"^(\d{2,5})\*(\d{2,5})$")
 _PRESETS = {"1K": 1024, "2K": 2048, "4K": 4096}
 _IMAGE_TYPES = ("jpeg", "jpg", "png", "bmp", "webp")
 MAX_NEGATIVE_PROMPT = 500
+EDIT_MAX_PIXELS = 2048 * 2048  # wan2.7 with reference images (product.md §5.3)
 
 
 @dataclass(frozen=True)
@@ -110,17 +111,20 @@ def _size(raw: Any, model: ImageModel, references: int) -> tuple[int, int]:
     size = model.default_size if raw is None else raw
     if not isinstance(size, str):
         raise fields.type_error("size", "String")
+    max_pixels = model.max_pixels
+    if references and model.family == "wan":  # 4K / up to 4096*4096 only for pure text-to-image
+        max_pixels = min(max_pixels, EDIT_MAX_PIXELS)
     if size in _PRESETS and model.family == "wan":
         side = _PRESETS[size]
-        if side * side > model.max_pixels or (side == 4096 and references):
+        if side * side > max_pixels:
             raise invalid(f"size {size} is not supported here", param="size")
         return side, side
     match = _SIZE.match(size)
     if not match:
         raise invalid("size must be written as width*height, e.g. 1024*1024", param="size")
     width, height = int(match.group(1)), int(match.group(2))
-    if not model.min_pixels <= width * height <= model.max_pixels:
-        low, high = round(model.min_pixels**0.5), round(model.max_pixels**0.5)
+    if not model.min_pixels <= width * height <= max_pixels:
+        low, high = round(model.min_pixels**0.5), round(max_pixels**0.5)
         raise out_of_range("size", f"[{low}*{low}, {high}*{high}]")
     return width, height
 

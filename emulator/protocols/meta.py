@@ -35,8 +35,11 @@ def _text(content: object) -> str:
 
 def glance(body: dict[str, object]) -> Glance:
     """Both text protocols keep `model`, `stream`, `tools` and `messages` at the top, and the
-    Anthropic one its system prompt in `system` too."""
+    Anthropic one its system prompt in `system` too; the image API has `input.messages`."""
     messages = body.get("messages")
+    native = body.get("input")
+    if not isinstance(messages, list) and isinstance(native, dict):
+        messages = native.get("messages")  # the native image API nests them under `input`
     messages = messages if isinstance(messages, list) else []
     entries = [m for m in messages if isinstance(m, dict)]
     users = [_text(m.get("content")) for m in entries if m.get("role") == "user"]
