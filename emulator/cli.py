@@ -1,15 +1,21 @@
-"""`python -m emulator [serve|env]`: run the emulator, or print a shell set-up for it."""
+"""`python -m emulator [serve|env|status]`: run the emulator, print a shell set-up for it, or
+show a running one's plan."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import logging
 import shlex
 import signal
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -43,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--scenarios", type=Path, default=None, help="a scenarios YAML file")
     check = commands.add_parser("check", help="validate a scenarios YAML file")
     check.add_argument("file", type=Path)
+    status = commands.add_parser("status", help="print a running emulator's plan as a table")
+    status.add_argument("--host", default=DEFAULT_HOST, help=f"its host (default {DEFAULT_HOST})")
+    status.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"its port ({DEFAULT_PORT})")
     for sub in (parser, serve, env):
         _common(sub)
     for sub in (parser, serve):
@@ -160,6 +169,12 @@ def env_lines(config: Config) -> str:
 
 async def serve(config: Config) -> None:
     app = build_app(config)
+    # Faker's word lists and the modules are tens of thousands of long-lived objects that the
+    # collector need not walk on every full collection: load the default locale now, then
+    # freeze what start-up made.
+    app[RUNTIME].engine.writer.vocabulary("en_US")
+    gc.collect()
+    gc.freeze()
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
@@ -199,8 +214,93 @@ def check_file(path: Path) -> int:
     return 0
 
 
+def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def _credits(value: Any) -> str:
+    return f"{float(value):,.2f}".rstrip("0").rstrip(".")
+
+
+def status_text(state: dict[str, Any]) -> str:
+    """The usage page's overview as terminal text: subscription, seats, packs."""
+    sub, seats = state["subscription"], state["subscription"]["seats"]
+    clock = state["clock"]
+    tiers = ", ".join(f"{n} x {tier}" for tier, n in sub["tiers"].items()) or "none"
+    lines = [
+        f"Scenario     {state['scenario']}",
+        f"Clock        {clock['now']}{' (frozen)' if clock['frozen'] else ''}",
+        f"Subscription {sub['start']} to {sub['end']}{' (expired)' if sub['expired'] else ''}",
+        f"Next reset   {sub['next_reset']}",
+        f"Tiers        {tiers}",
+        f"Seats        {seats['total']} total, {seats['assigned']} assigned, "
+        f"{seats['unassigned']} unassigned, {seats['expired']} expired",
+        "",
+    ]
+    rows = [["SEAT", "MEMBER", "TIER", "KEY", "STATUS", "USED", "QUOTA", "LEFT", ""]]
+    for seat in state["seats"]:
+        share = seat["used"] / seat["quota"] if seat["quota"] else 0.0
+        filled = round(min(1.0, share) * 20)
+        rows.append(
+            [
+                seat["id"],
+                seat["member"] or "-",
+                seat["tier"],
+                seat["key_masked"] or "-",
+                seat["status"],
+                _credits(seat["used"]),
+                _credits(seat["quota"]),
+                _credits(seat["remaining"]),
+                "[" + "#" * filled + "." * (20 - filled) + f"] {share:.0%}",
+            ]
+        )
+    lines += _table(rows, frozenset({5, 6, 7}))
+    lines.append("")
+    if state["packs"]:
+        rows = [["PACK", "SIZE", "LEFT", "EXPIRES", ""]]
+        for pack in state["packs"]:
+            rows.append(
+                [
+                    pack["id"],
+                    _credits(pack["size"]),
+                    _credits(pack["remaining"]),
+                    pack["expires_at"],
+                    "expired" if pack["expired"] else "",
+                ]
+            )
+        lines += _table(rows, frozenset({1, 2}))
+    else:
+        lines.append("Packs        none")
+    return "\n".join(lines)
+
+
+def show_status(host: str, port: int) -> int:
+    url = f"http://{host}:{port}/_emulator/state"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            state = json.load(response)
+    except urllib.error.HTTPError as exc:
+        print(f"error: {url} answered HTTP {exc.code}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"error: no emulator answering at http://{host}:{port} ({reason})", file=sys.stderr)
+        return 1
+    print(status_text(state))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "status":
+        return show_status(args.host, args.port)
     try:
         if args.command == "scenarios":
             return list_scenarios(args.scenarios)

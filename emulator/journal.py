@@ -10,6 +10,7 @@ from emulator.plan.calendar import iso
 from emulator.plan.credits import credits
 
 DEFAULT_LIMIT = 10_000
+BODY_LIMIT = 8 * 1024  # characters of a request / response body an entry keeps (usage page)
 
 
 def mask(key: str | None) -> str | None:
@@ -44,9 +45,14 @@ class Entry:
     rule: str | None = None  # the scenario rule that answered
     # When no rule answered: the closest rules and the fields each did not match.
     near_misses: list[tuple[str, list[str]]] = field(default_factory=list)
+    # For the usage page's row details, each cut to BODY_LIMIT; None when not kept (a stream).
+    request_body: str | None = None
+    response_body: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, bodies: bool = True) -> dict[str, Any]:
         body = asdict(self)
+        if not bodies:
+            del body["request_body"], body["response_body"]
         body["time"] = iso(self.time)
         body["cost"] = str(credits(self.cost))
         body["charged"] = str(credits(self.charged))
@@ -55,6 +61,14 @@ class Entry:
             {"rule": rule, "unmatched": fields} for rule, fields in self.near_misses
         ]
         return body
+
+
+def clip(raw: bytes | None) -> str | None:
+    """A body as the journal keeps it: text, at most BODY_LIMIT characters."""
+    if raw is None:
+        return None
+    text = raw[: BODY_LIMIT * 4].decode("utf-8", "replace")
+    return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "…[truncated]"
 
 
 class Journal:

@@ -27,7 +27,7 @@ from emulator.engine.cache import Prompt
 from emulator.engine.types import ChatRequest, ChatResult
 from emulator.errors import ApiError
 from emulator.image_routes import add_image_routes
-from emulator.journal import Entry, mask
+from emulator.journal import Entry, clip, mask
 from emulator.plan.accounts import Caller
 from emulator.protocols import anthropic_messages, dashscope, fields, openai_chat
 from emulator.protocols.meta import ResponseMeta, glance
@@ -161,7 +161,10 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[ENTRY] = Entry(
         request[REQUEST_ID], arrived, request.method, request.path, site.plan, site.protocol
     )
+    request[ENTRY].request_body = clip(raw)
     response = await _answer(request, handler, site)
+    if isinstance(response, web.Response) and isinstance(response.body, bytes):
+        request[ENTRY].response_body = clip(response.body)
     _journal(request, response.status)  # a whole answer: committed with its charge before sending
     return response
 

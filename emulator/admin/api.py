@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator.admin import views
+from emulator.admin.dashboard import add_dashboard_routes
 from emulator.config import ConfigError, load_scenario, scenario_names
 from emulator.plan.calendar import iso
 from emulator.plan.clock import parse_instant, parse_step
@@ -110,7 +111,17 @@ async def journal(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise PlanError("limit and status must be integers") from None
     entries = _runtime(request).journal.newest(limit, status)
-    return _json({"entries": [entry.to_json() for entry in entries]})
+    bodies = request.query.get("bodies", "1") != "0"  # the usage page's list leaves them out
+    return _json({"entries": [entry.to_json(bodies) for entry in entries]})
+
+
+async def journal_entry(request: web.Request) -> web.StreamResponse:
+    """GET /journal/{request_id}: one entry, with the bodies it kept."""
+    wanted = request.match_info["request_id"]
+    for entry in reversed(_runtime(request).journal.entries):
+        if entry.request_id == wanted:
+            return _json(entry.to_json())
+    raise PlanError(f"no journal entry {wanted!r}", 404)
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
@@ -238,6 +249,7 @@ def add_admin_routes(app: web.Application, base: str) -> None:
     router.add_get(f"{base}/state", state)
     router.add_route("*", f"{base}/clock", clock)
     router.add_get(f"{base}/journal", journal)
+    router.add_get(f"{base}/journal/{{request_id}}", journal_entry)
     router.add_post(f"{base}/reset", reset)
     router.add_get(f"{base}/usage", usage)
     router.add_get(f"{base}/stats", stats)
@@ -248,3 +260,4 @@ def add_admin_routes(app: web.Application, base: str) -> None:
     router.add_post(f"{base}/subscription", subscribe)
     router.add_get(f"{base}/scenarios", scenarios)
     router.add_post(f"{base}/scenario", switch_scenario)
+    add_dashboard_routes(app, base)

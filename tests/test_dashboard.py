@@ -1,0 +1,278 @@
+"""The usage page (/_emulator/) and `python -m emulator status`.
+
+(a) plain HTTP: the page and its static files, their content types, nothing from another host;
+(b) the `status` command against a running `python -m emulator`;
+(c) a real headless browser (Debian's Chromium + chromedriver, driven by Selenium): load the
+    page, make requests through the openai SDK, watch the numbers change, buy a pack, and keep a
+    screenshot under `.artifacts/` (gitignored).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from emulator.config import Config
+from emulator.harness import RunningEmulator, start_emulator
+from emulator.journal import BODY_LIMIT
+from emulator.testing import TokenPlan
+from tests.test_cli import cli_server, run_cli
+
+MODEL = "qwen3.6-plus"
+ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+URL = re.compile(r"\b(?:https?:)?//([A-Za-z0-9.\-]+)", re.IGNORECASE)
+STATIC = ("dashboard.css", "dashboard.js")
+
+
+def fetch(url: str) -> tuple[int, str, bytes]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.headers.get("Content-Type", ""), response.read()
+
+
+def ask(plan: TokenPlan | RunningEmulator, text: str = "hello") -> None:
+    client = openai.OpenAI(**plan.openai_kwargs(max_retries=0))
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": text}])
+
+
+# ---- (a) plain HTTP -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/_emulator/", "text/html"),
+        ("/_emulator/static/dashboard.css", "text/css"),
+        ("/_emulator/static/dashboard.js", "text/javascript"),
+    ],
+)
+def test_page_and_static_files_are_served(token_plan: TokenPlan, path: str, kind: str) -> None:
+    status, content_type, body = fetch(token_plan.url + path)
+    assert status == 200
+    assert content_type.startswith(kind), content_type
+    assert "charset=utf-8" in content_type.lower()
+    hosts = set(URL.findall(body.decode("utf-8")))
+    assert not hosts, f"{path} refers to other hosts: {hosts}"
+
+
+def test_page_links_its_own_files_only(token_plan: TokenPlan) -> None:
+    _, _, body = fetch(token_plan.url + "/_emulator/")
+    page = body.decode()
+    assert 'href="static/dashboard.css"' in page
+    assert 'src="static/dashboard.js"' in page
+    assert "@import" not in page and "@font-face" not in page
+
+
+def test_bare_base_redirects_to_the_page(token_plan: TokenPlan) -> None:
+    status, content_type, _ = fetch(token_plan.url + "/_emulator")
+    assert status == 200 and content_type.startswith("text/html")
+
+
+@pytest.mark.parametrize("name", ["nope.js", "..%2Fapi.py", "index.py"])
+def test_unknown_static_files_are_404(token_plan: TokenPlan, name: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        fetch(f"{token_plan.url}/_emulator/static/{name}")
+    assert caught.value.code == 404
+
+
+def test_journal_keeps_bodies_for_the_row_details(token_plan: TokenPlan) -> None:
+    ask(token_plan, "remember me")
+    listed = token_plan.admin.get("/journal", limit=1, bodies=0)["entries"][0]
+    assert "request_body" not in listed
+    entry = token_plan.admin.get(f"/journal/{listed['request_id']}")
+    assert json.loads(entry["request_body"])["messages"][0]["content"] == "remember me"
+    assert json.loads(entry["response_body"])["object"] == "chat.completion"
+    assert token_plan.admin.journal(limit=1)[0]["request_body"] == entry["request_body"]
+
+
+def test_bodies_are_cut_and_survive_the_state_file(tmp_path: Path) -> None:
+    state = str(tmp_path / "plan.sqlite")
+    first = start_emulator(Config(state_file=state))
+    try:
+        ask(first, "x" * 40_000)
+        kept = first.runtime.journal.entries[-1].request_body
+    finally:
+        first.stop()
+    assert kept is not None and len(kept) <= BODY_LIMIT + len("…[truncated]")
+    assert kept.endswith("…[truncated]")
+    second = start_emulator(Config(state_file=state))
+    try:
+        again = second.runtime.journal.entries[-1]
+    finally:
+        second.stop()
+    assert again.request_body == kept
+    assert again.response_body and json.loads(again.response_body)["object"] == "chat.completion"
+
+
+# ---- (b) the status command ---------------------------------------------------------------
+
+
+def test_status_prints_the_overview_table() -> None:
+    with cli_server("--clock", "2026-05-01T00:00:00Z") as server:
+        port = server.url.rsplit(":", 1)[1]
+        client = openai.OpenAI(base_url=server.url + "/compatible-mode/v1", api_key=server.key)
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+        with urllib.request.urlopen(
+            urllib.request.Request(server.url + "/_emulator/packs", method="POST"), timeout=5
+        ):
+            pass
+        done = run_cli("status", "--port", port)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Clock        2026-05-01T00:00:00Z (frozen)" in out
+    assert re.search(r"^SEAT\s+MEMBER\s+TIER\s+KEY\s+STATUS\s+USED\s+QUOTA\s+LEFT", out, re.M)
+    assert f"sk-sp-****{server.key[-4:]}" in out
+    assert server.key not in out  # masked, as the page shows it
+    assert re.search(r"^PACK\s+SIZE\s+LEFT\s+EXPIRES", out, re.M)
+    assert "Next reset" in out and "Seats" in out
+
+
+def test_status_without_an_emulator_is_a_clear_error() -> None:
+    done = run_cli("status", "--port", "1")
+    assert done.returncode == 1
+    assert "no emulator answering at http://127.0.0.1:1" in done.stderr
+    assert not done.stdout
+
+
+# ---- (c) a real headless browser ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> None:
+    """Debian's Chromium and chromedriver, installed with apt-get when missing (the project's
+    own test set-up: never skipped)."""
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    if shutil.which("apt-get") is None:
+        pytest.fail("the browser tests need /usr/bin/chromium and apt-get to install it")
+    steps = (["apt-get", "update"], ["apt-get", "install", "-y", "chromium", "chromium-driver"])
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            pytest.fail(
+                f"could not install Chromium ({' '.join(step)} exited {done.returncode}; "
+                f"run as root, or install the Debian packages chromium and chromium-driver): "
+                f"{done.stderr[-1000:]}"
+            )
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail("apt-get ran but /usr/bin/chromium or /usr/bin/chromedriver is missing")
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        "--window-size=1400,1800",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(15)
+    yield driver
+    driver.quit()
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 6.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+        except Exception:  # an element mid-redraw (stale) counts as not yet
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"the page did not show {what} within {timeout}s")
+        time.sleep(0.1)
+
+
+def cells(driver: Any, selector: str) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def test_page_follows_requests_and_buys_a_pack(browser: Any, token_plan: TokenPlan) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(token_plan.url + "/_emulator/")
+    wait_for(lambda: cells(browser, "#seats td.used") == ["0"], "the seat with nothing used")
+    wait_for(lambda: "no requests yet" in browser.find_element(By.ID, "journal").text, "empty")
+    assert "no packs bought" in browser.find_element(By.ID, "packs").text
+    masked = token_plan.admin.seat()["key_masked"]
+    assert masked in browser.find_element(By.ID, "seats").text
+
+    for text in ("one", "two", "three"):
+        ask(token_plan, text)
+    used = token_plan.admin.seat()["used"]
+    assert used > 0
+    wait_for(lambda: len(cells(browser, "#journal tr[data-id]")) == 3, "three journal rows")
+    wait_for(lambda: cells(browser, "#seats td.used") != ["0"], "the seat's Credits used")
+    row = browser.find_element(By.CSS_SELECTOR, "#journal tr[data-id]")
+    assert MODEL in row.text and "200" in row.text and masked in row.text
+
+    row.click()  # the row's details, with the bodies
+    wait_for(lambda: browser.find_element(By.ID, "details").is_displayed(), "the details")
+    wait_for(lambda: "three" in browser.find_element(By.ID, "details-request").text, "bodies")
+    assert "chat.completion" in browser.find_element(By.ID, "details-response").text
+
+    buy = browser.find_element(By.ID, "buy-pack")
+    assert buy.tag_name == "button"
+    buy.click()
+    wait_for(lambda: cells(browser, "#packs tr[data-pack]"), "a pack")
+    assert len(token_plan.admin.state()["packs"]) == 1
+
+    before = browser.find_element(By.ID, "clock").text
+    browser.find_element(By.ID, "advance-day").click()
+    wait_for(lambda: browser.find_element(By.ID, "clock").text != before, "the clock moved")
+    options = cells(browser, "#scenario-select option")
+    assert "default" in options
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+
+
+def test_page_loads_fast_with_a_full_journal(
+    browser: Any, emulator_factory: Callable[..., RunningEmulator]
+) -> None:
+    emulator = emulator_factory(Config(clock="2026-05-01T00:00:00Z"))
+    ask(emulator, "a long journal")
+    journal = emulator.runtime.journal
+    model = journal.entries[-1]
+    for index in range(journal.entries.maxlen or 10_000):
+        entry = copy.copy(model)
+        entry.request_id = f"req-{index:05d}"
+        journal.record(entry)
+    assert len(journal.entries) == 10_000
+    browser.get(emulator.url + "/_emulator/")
+    ready = "return performance.getEntriesByName('dashboard-ready').map(m => m.startTime)[0]"
+    elapsed = wait_for(lambda: browser.execute_script(ready), "its first draw", 10)
+    rows = browser.execute_script("return document.querySelectorAll('#journal tr[data-id]').length")
+    assert rows == 200
+    print(f"\npage loaded and drew 200 of 10,000 journal rows in {elapsed:.0f} ms")
+    assert elapsed < 1000
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-10k.png"))
