@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -80,6 +80,27 @@ class Catalog:
     def text_model(self, model_id: str) -> TextModel | None:
         """Exact, case-sensitive lookup, as the real service does."""
         return self.text_models.get(model_id)
+
+    def with_rates(self, rates: dict[str, dict[str, float]]) -> Catalog:
+        """A copy with Credit rates overridden per model: {input, cached, output} per million
+        tokens for text models, {per_image} for image models (a scenario's `rates`)."""
+        text = dict(self.text_models)
+        images = dict(self.image_models)
+        for model_id, given in rates.items():
+            if model_id in text:
+                old = text[model_id].credits
+                credits = CreditRates(
+                    *(
+                        _rate(given[k]) if k in given else getattr(old, k)
+                        for k in ("input", "cached", "output")
+                    )
+                )
+                text[model_id] = replace(text[model_id], credits=credits)
+            elif model_id in images and "per_image" in given:
+                images[model_id] = replace(
+                    images[model_id], credits_per_image=int(given["per_image"])
+                )
+        return Catalog(text, images)
 
     def image_model(self, model_id: str) -> ImageModel | None:
         return self.image_models.get(model_id)

@@ -54,6 +54,9 @@ class Config:
     admin_anywhere: bool = False  # serve /_emulator/ to non-loopback clients too
     scenario: str = "default"
     description: str = ""
+    # Credit rates overriding the catalogue's, per model: {input, cached, output} per million
+    # tokens, or {per_image}; the unpublished ones are assumptions (docs/fidelity.md).
+    rates: dict[str, dict[str, float]] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()  # scripted answers, errors and faults, first match wins
     initial_state: str = "start"  # the scenario state rules start in
     scenarios_file: str | None = None  # where the scenario came from (None: embedded)
@@ -143,6 +146,7 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         coding_plan_tier=str((raw.get("coding_plan") or {}).get("tier", "pro")),
         scenario=name,
         description=str(raw.get("description", "")),
+        rates={model: dict(given) for model, given in (raw.get("rates") or {}).items()},
         rules=book.rules,
         initial_state=book.initial_state,
         scenarios_file=str(path) if path else None,

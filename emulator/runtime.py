@@ -83,7 +83,7 @@ class Runtime:
             saved.clock,
             seeds,
             Engine(seeds),
-            default_catalog(),
+            default_catalog().with_rates(config.rates),
             accounts,
             saved.journal,
             store=store,
@@ -98,7 +98,14 @@ class Runtime:
         accounts = build_accounts(config, clock, seeds)
         rules = RuleBook(config.rules, config.initial_state, config.initial_state)
         return cls(
-            config, clock, seeds, Engine(seeds), default_catalog(), accounts, Journal(), rules=rules
+            config,
+            clock,
+            seeds,
+            Engine(seeds),
+            default_catalog().with_rates(config.rates),
+            accounts,
+            Journal(),
+            rules=rules,
         )
 
     def persist(self) -> None:

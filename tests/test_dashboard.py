@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -160,7 +161,13 @@ def chromium() -> None:
         pytest.fail("the browser tests need /usr/bin/chromium and apt-get to install it")
     steps = (["apt-get", "update"], ["apt-get", "install", "-y", "chromium", "chromium-driver"])
     for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            step,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},  # no prompt, no stdin
+        )
         if done.returncode != 0:
             pytest.fail(
                 f"could not install Chromium ({' '.join(step)} exited {done.returncode}; "
@@ -276,3 +283,153 @@ def test_page_loads_fast_with_a_full_journal(
     assert elapsed < 1000
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "dashboard-10k.png"))
+
+
+def open_page(browser: Any, plan: TokenPlan) -> None:
+    browser.get(plan.url + "/_emulator/")
+    wait_for(lambda: cells(browser, "#seats td.used"), "the seats")
+
+
+def text_of(browser: Any, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    text: str = browser.find_element(By.ID, element_id).text
+    return text
+
+
+def next_reset(browser: Any) -> str:
+    script = (
+        "const dt = [...document.querySelectorAll('#subscription dt')]"
+        ".find(d => d.textContent === 'Next reset'); return dt && dt.nextElementSibling.textContent"
+    )
+    value: str = browser.execute_script(script)
+    return value
+
+
+def test_clock_plus_a_month_moves_the_clock_and_the_next_reset(
+    browser: Any, token_plan: TokenPlan
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, token_plan)
+    clock, reset = text_of(browser, "clock"), wait_for(lambda: next_reset(browser), "next reset")
+    browser.find_element(By.ID, "advance-month").click()
+    wait_for(lambda: next_reset(browser) != reset, "the next reset moved")
+    assert text_of(browser, "clock")[:10] != clock[:10]
+    assert next_reset(browser) > reset  # ISO-like text sorts by time
+
+
+def test_reset_empties_the_journal_and_the_seat(browser: Any, token_plan: TokenPlan) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, token_plan)
+    ask(token_plan, "one")
+    ask(token_plan, "two")
+    wait_for(lambda: len(cells(browser, "#journal tr[data-id]")) == 2, "two journal rows")
+    wait_for(lambda: cells(browser, "#seats td.used") != ["0"], "the seat's Credits used")
+    browser.find_element(By.ID, "reset").click()
+    wait_for(lambda: "no requests yet" in text_of(browser, "journal"), "an empty journal")
+    wait_for(lambda: cells(browser, "#seats td.used") == ["0"], "the seat back to 0")
+    assert token_plan.admin.journal() == []
+
+
+def test_switching_to_the_all_spent_scenario(browser: Any, token_plan: TokenPlan) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, token_plan)
+    wait_for(lambda: text_of(browser, "scenario") == "default", "the default scenario")
+    wait_for(lambda: cells(browser, "#scenario-select option"), "the scenario list")
+    try:
+        Select(browser.find_element(By.ID, "scenario-select")).select_by_value("all-spent")
+        browser.find_element(By.ID, "switch-scenario").click()
+        wait_for(lambda: text_of(browser, "scenario") == "all-spent", "the new scenario")
+        wait_for(lambda: cells(browser, "#seats td.left") == ["0"], "the seat spent")
+        assert cells(browser, "#seats td.used") == ["100,000"]
+    finally:
+        Select(browser.find_element(By.ID, "scenario-select")).select_by_value("default")
+        browser.find_element(By.ID, "switch-scenario").click()
+        wait_for(lambda: text_of(browser, "scenario") == "default", "default again")
+    assert token_plan.admin.state()["scenario"] == "default"
+
+
+@pytest.mark.token_plan(scenario="reset-next-month")
+def test_status_filter_shows_only_refused_rows(browser: Any, token_plan: TokenPlan) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    with pytest.raises(openai.RateLimitError):
+        ask(token_plan, "refused")
+    token_plan.admin.advance("+1m")  # past the reset: answered again
+    ask(token_plan, "answered")
+    open_page(browser, token_plan)
+    wait_for(lambda: len(cells(browser, "#journal tr[data-id]")) == 2, "both rows")
+    Select(browser.find_element(By.ID, "status-filter")).select_by_visible_text("429")
+    wait_for(lambda: len(cells(browser, "#journal tr[data-id]")) == 1, "one row")
+    assert cells(browser, "#journal tr[data-id] td:nth-child(6)") == ["429"]
+    assert text_of(browser, "journal-count") == "1 shown"
+
+
+def test_keyboard_opens_a_journal_row(browser: Any, token_plan: TokenPlan) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ask(token_plan, "by keyboard")
+    open_page(browser, token_plan)
+    wait_for(lambda: cells(browser, "#journal tr[data-id]"), "a journal row")
+    on_row = "return !!document.activeElement.matches('#journal tr[data-id]')"
+    for _ in range(40):
+        if browser.execute_script(on_row):
+            break
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert browser.execute_script(on_row), "Tab never reached a journal row"
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    wait_for(lambda: "by keyboard" in text_of(browser, "details-request"), "the details")
+
+
+A11Y_PROBLEMS = """
+const problems = [];
+const named = (el) => (el.getAttribute('aria-label') || '').trim() ||
+  [...(el.getAttribute('aria-labelledby') || '').split(/\\s+/)].filter(Boolean)
+    .map((id) => document.getElementById(id)?.textContent.trim()).join('');
+for (const el of document.querySelectorAll('input, select, textarea')) {
+  const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`)) ||
+    el.closest('label') || named(el);
+  if (!labelled) problems.push(`no label: ${el.outerHTML.slice(0, 80)}`);
+}
+for (const el of document.querySelectorAll('button')) {
+  if (!(el.textContent.trim() || named(el) || (el.title || '').trim()))
+    problems.push(`no name: ${el.outerHTML.slice(0, 80)}`);
+}
+const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+const lum = ([r, g, b]) => {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = (el) => {
+  for (; el; el = el.parentElement) {
+    const c = rgb(getComputedStyle(el).backgroundColor);
+    if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+const checked = [];
+for (const el of document.querySelectorAll(
+    'body, header h1, #subscription dt, #subscription dd, th, td, button, select, label')) {
+  if (!el.textContent.trim() || !el.getClientRects().length) continue;
+  const a = lum(rgb(getComputedStyle(el).color).slice(0, 3)), b = lum(background(el));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  checked.push(el.tagName);
+  if (ratio < 4.5) problems.push(`contrast ${ratio.toFixed(2)}: ${el.outerHTML.slice(0, 80)}`);
+}
+return {problems, checked: checked.length};
+"""
+
+
+def test_page_basics_for_accessibility(browser: Any, token_plan: TokenPlan) -> None:
+    ask(token_plan, "for the table")
+    open_page(browser, token_plan)
+    wait_for(lambda: cells(browser, "#journal tr[data-id]"), "a journal row")
+    found = browser.execute_script(A11Y_PROBLEMS)
+    assert found["checked"] > 20  # body, table cells, buttons…
+    assert found["problems"] == []

@@ -12,13 +12,16 @@ Sources: product.md §1.3-1.6 and §6, decisions.md (the FAQ table), token-plan-
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -26,7 +29,7 @@ import openai
 import pytest
 
 from emulator.catalog import default_catalog
-from emulator.config import PackConfig, SeatConfig
+from emulator.config import ConfigError, PackConfig, SeatConfig, load_scenario
 from emulator.harness import RunningEmulator
 from emulator.plan.credits import MICRO, Cost, cost_of
 from emulator.plan.credits import credits as as_credits
@@ -882,3 +885,49 @@ def test_usage_by_model_and_member_agrees_with_the_journal(emulator_factory: Fac
         assert len(usage["by_day"]) == days
     status, body = admin.call("GET", "/usage?days=2")
     assert status == 400, body
+
+
+# ---- rates a scenario sets ----------------------------------------------------------------
+
+
+def test_a_scenario_sets_the_credit_rates(emulator_factory: Factory, tmp_path: Any) -> None:
+    """The unpublished rates are assumptions, so a scenario can replace them: text models per
+    million tokens, image models per image; the ledger charges what the scenario says."""
+    path = Path(tmp_path) / "rates.yaml"
+    path.write_text(
+        "priced:\n"
+        "  clock: 2026-05-01T00:00:00Z\n"
+        "  rates:\n"
+        "    glm-5: {input: 1000000, output: 0, cached: 0}\n"
+        "    qwen-image-2.0: {per_image: 7}\n"
+    )
+    emulator = emulator_factory(load_scenario("priced", path))
+    admin = Admin(emulator)
+    client = openai.OpenAI(**emulator.openai_kwargs(max_retries=0))
+    reply = client.chat.completions.create(
+        model="glm-5", messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert reply.usage is not None
+    assert credits(admin.last()["cost"]) == Decimal(reply.usage.prompt_tokens)  # 1 Credit a token
+    request = urllib.request.Request(
+        emulator.url + "/api/v1/services/aigc/multimodal-generation/generation",
+        data=json.dumps(
+            {
+                "model": "qwen-image-2.0",
+                "input": {"messages": [{"role": "user", "content": [{"text": "a boat"}]}]},
+                "parameters": {"size": "512*512", "n": 2},
+            }
+        ).encode(),
+        headers={"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as answer:
+        assert answer.status == 200
+    assert credits(admin.last()["cost"]) == Decimal(14)
+
+
+def test_a_scenario_rate_for_an_unknown_model_is_refused(tmp_path: Any) -> None:
+    """A rate for a model the catalogue lacks is a validation error with file and line."""
+    path = Path(tmp_path) / "rates.yaml"
+    path.write_text("priced:\n  rates:\n    glm5: {input: 1}\n")
+    with pytest.raises(ConfigError, match=r"rates.yaml:3: priced.rates: names no model 'glm5'"):
+        load_scenario("priced", path)

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from emulator.catalog import error_kinds
+from emulator.catalog import default_catalog, error_kinds
 from emulator.plan.clock import parse_instant
 from emulator.scenarios.faults import GATEWAY_BODIES
 
@@ -112,6 +112,26 @@ def error_name(value: Any) -> str | None:
     return None
 
 
+def rates(value: Any) -> str | None:
+    """{model: {input, cached, output}} for text models, {model: {per_image}} for images."""
+    if not isinstance(value, dict):
+        return "must map model ids to rates"
+    catalog = default_catalog()
+    for model, given in value.items():
+        keys = ("per_image",) if model in catalog.image_models else ("input", "cached", "output")
+        if model not in catalog.text_models and model not in catalog.image_models:
+            close = difflib.get_close_matches(str(model), catalog.all_ids(), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return f"names no model {model!r}{hint}"
+        if not isinstance(given, dict) or not given or set(given) - set(keys):
+            return f"{model}: give {', '.join(keys)} (Credits)"
+        if any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in given.values()
+        ):
+            return f"{model}: rates must be numbers of at least 0"
+    return None
+
+
 def gateway_status(value: Any) -> str | None:
     if isinstance(value, int) and value in GATEWAY_BODIES:
         return None
@@ -204,6 +224,7 @@ SCENARIO = mapping(
         "packs": listing(mapping({"used": Field(NUMBER)})),
         "coding_plan": mapping({"tier": Field(one_of("lite", "pro"))}),
         "state": Field(STR),
+        "rates": Field(rates),
         "rules": listing(RULE),
     }
 )
