@@ -47,6 +47,14 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _months(body: dict[str, Any]) -> int:
+    """A term in whole months (default 1), from an admin call's body."""
+    months = body.get("months", 1)
+    if not isinstance(months, int) or isinstance(months, bool) or months < 1:
+        raise PlanError("months must be a whole number of at least 1")
+    return months
+
+
 def _runtime(request: web.Request) -> Runtime:
     return request.app[RUNTIME]
 
@@ -181,10 +189,7 @@ async def seat_action(request: web.Request) -> web.StreamResponse:
 
 async def renew(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
-    months = body.get("months", 1)
-    if not isinstance(months, int) or isinstance(months, bool):
-        raise PlanError("months must be a whole number")
-    _runtime(request).ledger.renew(months)
+    _runtime(request).ledger.renew(_months(body))
     return _json(views.overview(_runtime(request))["subscription"])
 
 
@@ -198,10 +203,7 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
             409,
         )
     body = await _body(request)
-    months = body.get("months", 1)
-    if not isinstance(months, int) or isinstance(months, bool) or months < 1:
-        raise PlanError("months must be a whole number of at least 1")
-    runtime.resubscribe(months)
+    runtime.resubscribe(_months(body))
     return _json(views.overview(runtime), 201)
 
 
