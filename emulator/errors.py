@@ -10,12 +10,11 @@ from emulator.catalog import ErrorKind, error_kinds
 class ApiError(Exception):
     """A documented error of kind `kind` (a name in `data/errors.yaml`), with its parameters."""
 
-    def __init__(self, kind: str, *, param: str | None = None, **params: Any) -> None:
+    def __init__(self, kind: str, **params: Any) -> None:
         kinds = error_kinds()
         if kind not in kinds:
             raise KeyError(f"unknown error kind {kind!r}; known: {', '.join(sorted(kinds))}")
         self.kind: ErrorKind = kinds[kind]
-        self.param = param
         self.params = params
         self.message = self.kind.message.format(**params)
         super().__init__(f"{kind}: {self.message}")
@@ -25,11 +24,11 @@ class ApiError(Exception):
         return self.kind.status
 
 
-def invalid(detail: str, *, param: str | None = None) -> ApiError:
+def invalid(detail: str) -> ApiError:
     """The generic `<400> InternalError.Algo.InvalidParameter: ...` error."""
-    return ApiError("invalid_parameter", detail=detail, param=param)
+    return ApiError("invalid_parameter", detail=detail)
 
 
 def out_of_range(name: str, bounds: str) -> ApiError:
     """`Range of NAME should be BOUNDS`, BOUNDS written as the service writes it, e.g. `[1, 4]`."""
-    return ApiError("parameter_range", name=name, bounds=bounds, param=name)
+    return ApiError("parameter_range", name=name, bounds=bounds)

@@ -32,7 +32,7 @@ _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool
 def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
     """A validated neutral request; raises ApiError with the documented message otherwise."""
     if body.get("max_tokens") is None:
-        raise invalid("max_tokens: Field required", param="max_tokens")
+        raise invalid("max_tokens: Field required")
     max_tokens = fields.int_in(body, "max_tokens", 1, model.max_output)
     messages = (*_system(body.get("system")), *_messages(body.get("messages")))
     tools = _tools(body.get("tools"))
@@ -70,9 +70,9 @@ def _system(raw: Any) -> tuple[Message, ...]:
 
 def _messages(raw: Any) -> list[Message]:
     if raw is None:
-        raise invalid("messages: Field required", param="messages")
+        raise invalid("messages: Field required")
     if not isinstance(raw, list) or not raw:
-        raise invalid("'messages' must be a non-empty list", param="messages")
+        raise invalid("'messages' must be a non-empty list")
     out: list[Message] = []
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -80,9 +80,7 @@ def _messages(raw: Any) -> list[Message]:
         role = item.get("role")
         content = item.get("content")
         if role not in ("user", "assistant", "system"):
-            raise invalid(
-                f"'messages[{index}].role' must be one of user, assistant", param="messages"
-            )
+            raise invalid(f"'messages[{index}].role' must be one of user, assistant")
         if isinstance(content, str) or content is None:
             out.append(Message(role, content or ""))
             continue
@@ -135,7 +133,7 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
     tools = []
     for index, tool in enumerate(raw):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-            raise invalid(f"tools.{index}.name: Field required", param="tools")
+            raise invalid(f"tools.{index}.name: Field required")
         if tool.get("type") not in (None, "custom"):
             continue  # server tools (web search, ...) are not run by this service: ignored
         schema = tool.get("input_schema")
@@ -162,7 +160,7 @@ def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
         if not any(t.name == raw["name"] for t in tools):
             raise invalid(f"tool_choice names '{raw['name']}', which is not in 'tools'")
         return ToolChoice("named", raw["name"])
-    raise invalid("tool_choice.type must be one of auto, any, tool, none", param="tool_choice")
+    raise invalid("tool_choice.type must be one of auto, any, tool, none")
 
 
 def _thinking(raw: Any, model: TextModel) -> tuple[bool, int | None]:
@@ -176,14 +174,14 @@ def _thinking(raw: Any, model: TextModel) -> tuple[bool, int | None]:
     if kind == "adaptive":
         return model.thinking != "none", None
     if kind != "enabled":
-        raise invalid("thinking.type must be one of enabled, disabled, adaptive", param="thinking")
+        raise invalid("thinking.type must be one of enabled, disabled, adaptive")
     budget = raw.get("budget_tokens")
     if (
         isinstance(budget, bool)
         or not isinstance(budget, int)
         or not 0 < budget <= model.max_thinking_budget
     ):
-        raise ApiError("thinking_budget_range", limit=model.max_thinking_budget, param="thinking")
+        raise ApiError("thinking_budget_range", limit=model.max_thinking_budget)
     return model.thinking != "none", budget
 
 

@@ -65,25 +65,25 @@ def _message(raw: Any, model: ImageModel) -> tuple[str, int]:
     """The prompt and the number of reference images of the one user message."""
     messages = raw.get("messages") if isinstance(raw, dict) else None
     if not isinstance(messages, list) or len(messages) != 1:
-        raise invalid("input.messages must hold exactly one message", param="input")
+        raise invalid("input.messages must hold exactly one message")
     message = messages[0]
     if not isinstance(message, dict) or message.get("role") != "user":
-        raise invalid("input.messages[0].role must be user", param="input")
+        raise invalid("input.messages[0].role must be user")
     content = message.get("content")
     if not isinstance(content, list):
-        raise invalid("input.messages[0].content must be a list", param="input")
+        raise invalid("input.messages[0].content must be a list")
     texts = [item["text"] for item in content if isinstance(item, dict) and "text" in item]
     images = [item["image"] for item in content if isinstance(item, dict) and "image" in item]
     if len(texts) != 1 or not isinstance(texts[0], str):
-        raise invalid("input.messages[0].content must hold exactly one text item", param="input")
+        raise invalid("input.messages[0].content must hold exactly one text item")
     if len(texts) + len(images) != len(content):
-        raise invalid("input.messages[0].content items must be text or image", param="input")
+        raise invalid("input.messages[0].content items must be text or image")
     prompt = texts[0]
     length = tokens.count(prompt) if model.family == "qwen-image" else len(prompt)
     if not 1 <= length <= model.max_prompt:
-        raise invalid(f"Range of input length should be [1, {model.max_prompt}]", param="input")
+        raise invalid(f"Range of input length should be [1, {model.max_prompt}]")
     if len(images) > model.max_images:
-        raise invalid(f"Range of image number should be [0, {model.max_images}]", param="input")
+        raise invalid(f"Range of image number should be [0, {model.max_images}]")
     for image in images:
         _check_image(image)
     return prompt, len(images)
@@ -93,18 +93,18 @@ def _check_image(image: Any) -> None:
     """A reference image: an http(s) URL (not fetched: the emulator is offline) or a data URI
     of a supported type whose base64 decodes."""
     if not isinstance(image, str):
-        raise invalid("The image must be a URL or a data URI", param="image")
+        raise invalid("The image must be a URL or a data URI")
     if image.startswith(("http://", "https://")):
         return
     match = re.match(r"^data:image/([a-z]+);base64,(.*)$", image, re.S)
     if not match:
-        raise invalid("The image must be a URL or a data URI", param="image")
+        raise invalid("The image must be a URL or a data URI")
     if match.group(1) not in _IMAGE_TYPES:
-        raise invalid(f"The image format {match.group(1)!r} is not supported", param="image")
+        raise invalid(f"The image format {match.group(1)!r} is not supported")
     try:
         base64.b64decode(match.group(2), validate=True)
     except (binascii.Error, ValueError):
-        raise invalid("The image data is not valid base64", param="image") from None
+        raise invalid("The image data is not valid base64") from None
 
 
 def _size(raw: Any, model: ImageModel, references: int) -> tuple[int, int]:
@@ -117,11 +117,11 @@ def _size(raw: Any, model: ImageModel, references: int) -> tuple[int, int]:
     if size in _PRESETS and model.family == "wan":
         side = _PRESETS[size]
         if side * side > max_pixels:
-            raise invalid(f"size {size} is not supported here", param="size")
+            raise invalid(f"size {size} is not supported here")
         return side, side
     match = _SIZE.match(size)
     if not match:
-        raise invalid("size must be written as width*height, e.g. 1024*1024", param="size")
+        raise invalid("size must be written as width*height, e.g. 1024*1024")
     width, height = int(match.group(1)), int(match.group(2))
     if not model.min_pixels <= width * height <= max_pixels:
         low, high = round(model.min_pixels**0.5), round(max_pixels**0.5)

@@ -42,14 +42,14 @@ def _without_lone_surrogates(value: Any) -> Any:
 def model_id(body: dict[str, Any]) -> str:
     value = body.get("model")
     if value is None or value == "":
-        raise ApiError("missing_model", param="model")
+        raise ApiError("missing_model")
     if not isinstance(value, str):
-        raise invalid("'model' must be String", param="model")
+        raise invalid("'model' must be String")
     return value
 
 
 def type_error(name: str, expected: str) -> ApiError:
-    return invalid(f"'{name}' must be {expected}", param=name)
+    return invalid(f"'{name}' must be {expected}")
 
 
 def boolean(body: dict[str, Any], name: str, default: bool = False) -> bool:
@@ -115,18 +115,16 @@ def seed(body: dict[str, Any]) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError("invalid_value", detail="'seed' must be Integer", param="seed")
+        raise ApiError("invalid_value", detail="'seed' must be Integer")
     if value < 0:
         raise ApiError(
             "invalid_value",
             detail=f"{value} is lesser than the minimum of 0 - 'seed'",
-            param="seed",
         )
     if value > SEED_MAX:
         raise ApiError(
             "invalid_value",
             detail=f"{value} is greater than the maximum of {SEED_MAX} - 'seed'",
-            param="seed",
         )
     return value
 

@@ -83,9 +83,9 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
 
 def _messages(raw: Any) -> tuple[Message, ...]:
     if raw is None:
-        raise invalid("'messages' is required", param="messages")
+        raise invalid("'messages' is required")
     if not isinstance(raw, list) or not raw:
-        raise invalid("'messages' must be a non-empty list", param="messages")
+        raise invalid("'messages' must be a non-empty list")
     messages: list[Message] = []
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -95,7 +95,6 @@ def _messages(raw: Any) -> tuple[Message, ...]:
         if role is None:
             raise invalid(
                 f"'messages[{index}].role' must be one of system, user, assistant, tool",
-                param="messages",
             )
         text, images = fields.text_of(item.get("content"), f"messages[{index}].content")
         calls = _history_calls(item.get("tool_calls"), index)
@@ -143,7 +142,7 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
     for index, tool in enumerate(raw):
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise invalid(f"'tools[{index}].function.name' is required", param="tools")
+            raise invalid(f"'tools[{index}].function.name' is required")
         schema = function.get("parameters")
         tools.append(
             ToolSpec(
@@ -167,7 +166,7 @@ def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
             if not any(t.name == name for t in tools):
                 raise invalid(f"tool_choice names '{name}', which is not in 'tools'")
             return ToolChoice("named", name)
-    raise invalid("'tool_choice' must be none, auto, required or a function", param="tool_choice")
+    raise invalid("'tool_choice' must be none, auto, required or a function")
 
 
 def _thinking(body: dict[str, Any], model: TextModel) -> tuple[bool, int | None]:
@@ -175,7 +174,7 @@ def _thinking(body: dict[str, Any], model: TextModel) -> tuple[bool, int | None]
     if asked is not None and not isinstance(asked, bool):
         raise fields.type_error("enable_thinking", "Boolean")
     if model.thinking == "only" and asked is False:
-        raise ApiError("thinking_required", param="enable_thinking")
+        raise ApiError("thinking_required")
     thinking = model.thinking == "only" or (
         model.thinking == "hybrid" and (model.thinking_default if asked is None else asked)
     )
@@ -187,9 +186,7 @@ def _thinking(body: dict[str, Any], model: TextModel) -> tuple[bool, int | None]
             or not isinstance(budget, int)
             or not 0 < budget <= model.max_thinking_budget
         ):
-            raise ApiError(
-                "thinking_budget_range", limit=model.max_thinking_budget, param="thinking_budget"
-            )
+            raise ApiError("thinking_budget_range", limit=model.max_thinking_budget)
     return thinking, budget
 
 
@@ -202,18 +199,17 @@ def _response_format(raw: Any, messages: tuple[Message, ...], thinking: bool) ->
     if kind not in ("json_object", "json_schema"):
         raise invalid(
             "'response_format.type' must be text, json_object or json_schema",
-            param="response_format",
         )
     if thinking:
-        raise ApiError("json_with_thinking", param="response_format")
+        raise ApiError("json_with_thinking")
     if kind == "json_object":
         if not any("json" in m.text.lower() for m in messages):
-            raise ApiError("json_word_missing", param="response_format")
+            raise ApiError("json_word_missing")
         return ResponseFormat("json_object")
     spec = raw.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if not isinstance(schema, dict):
-        raise invalid("'response_format.json_schema.schema' is required", param="response_format")
+        raise invalid("'response_format.json_schema.schema' is required")
     return ResponseFormat("json_schema", schema)
 
 
