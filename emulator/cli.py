@@ -278,6 +278,20 @@ def status_text(state: dict[str, Any]) -> str:
         lines += _table(rows, frozenset({1, 2}))
     else:
         lines.append("Packs        none")
+    if state.get("refused"):
+        lines += ["", "Refused (newest first)"]
+        rows = [["TIME", "STATUS", "ERROR", "MODEL", "PATH"]]
+        for entry in state["refused"]:
+            rows.append(
+                [
+                    entry["time"],
+                    str(entry["status"]),
+                    entry["error"] or "-",
+                    entry["model"] or "-",
+                    entry["path"],
+                ]
+            )
+        lines += _table(rows)
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 
@@ -20,36 +20,27 @@ from aiohttp import web
 
 from emulator.admin.api import add_admin_routes
 from emulator.auth import presented_key
-from emulator.catalog import Protocol, TextModel
+from emulator.completion import complete, response_meta, text_model
 from emulator.config import Config
 from emulator.engine import tokens
-from emulator.engine.cache import Prompt
-from emulator.engine.types import ChatRequest, ChatResult
 from emulator.errors import ApiError
 from emulator.image_routes import add_image_routes
 from emulator.journal import Entry, clip, mask
 from emulator.plan.accounts import Caller
 from emulator.protocols import anthropic_messages, dashscope, fields, openai_chat
-from emulator.protocols.meta import ResponseMeta, glance
+from emulator.protocols.meta import glance
 from emulator.runtime import RUNTIME, Runtime
 from emulator.scenarios.faults import Fault
-from emulator.scenarios.rules import Probe, Rule, fill, render
+from emulator.scenarios.rules import Probe, rule_error
 from emulator.sites import SITES, Site, site_of
-from emulator.web import ARRIVED, CALLER, ENTRY, REQUEST_ID, SITE, headers, json_response
+from emulator.streaming import PROBE, RULE, RULE_CALL, journal_once, sse_response
+from emulator.web import ARRIVED, BODY, CALLER, ENTRY, REQUEST_ID, SITE, json_response
 
 log = logging.getLogger("emulator")
 
-RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
-RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
-PROBE = web.RequestKey("probe", Probe)  # what the rules saw of the request
 # Set when the server shuts down: a stalled request lets go, or it would hold the shutdown up.
 STOPPING = web.AppKey("stopping", asyncio.Event)
 NOT_SENT = 499  # the journal's status for a request that got no response (a drop or a stall)
-# A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
-MALFORMED = {
-    "openai": b'data: {"choices":[{"delta":{"content":"\n\n',
-    "anthropic": b'event: content_block_delta\ndata: {"type":"content_block_delta","ind\n\n',
-}
 MAX_BODY_BYTES = 64 * 1024 * 1024  # agent tools send large contexts; context-window tests more
 
 ADMIN_BASE = "/_emulator"
@@ -71,69 +62,11 @@ def error_body(error: ApiError, site: Site, request_id: str) -> dict[str, Any]:
 
 
 def error_response(request: web.Request, error: ApiError, site: Site) -> web.Response:
-    request[ENTRY].error = error.kind.name
-    return json_response(request, error_body(error, site, request[REQUEST_ID]), error.status)
-
-
-async def sse_response(
-    request: web.Request, frames: Iterator[bytes], error_frame: Callable[[ApiError, str], bytes]
-) -> web.StreamResponse:
-    """Stream `frames`, each written (and so flushed) as it is produced. An ApiError once the
-    200 has gone out becomes an error frame in the protocol's stream form."""
-    response = web.StreamResponse(
-        status=200, headers=headers(request, "text/event-stream;charset=UTF-8")
-    )
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    rule = request.get(RULE)
-    fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
-    try:
-        for index, frame in enumerate(frames):
-            if fault is not None and await _stream_fault(request, response, fault, index):
-                return response
-            await response.write(frame)
-    except ApiError as error:
-        request[ENTRY].error = error.kind.name
-        await response.write(error_frame(error, request[REQUEST_ID]))
-    except ConnectionResetError:
-        return response  # the client went away; nothing left to tell it
-    except Exception:  # a bug: the 200 is out, so say it in the stream, never a second response
-        log.exception("unexpected failure while streaming %s", request.path)
-        request[ENTRY].error = "internal_error"
-        await response.write(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
-    _journal(request, response.status)  # before the stream ends: a client that has read to
-    await response.write_eof()  # the end finds its request in the journal (and the state file)
-    return response
-
-
-async def _stream_fault(
-    request: web.Request, response: web.StreamResponse, fault: Fault, index: int
-) -> bool:
-    """Apply a stream fault before chunk `index`; True when the stream is over (cut)."""
-    if fault.chunk_delay and index:
-        await asyncio.sleep(fault.chunk_delay)
-    if fault.cut_after == index:
-        request[ENTRY].error = "fault:cut"
-        _journal(request, response.status)
-        if request.transport is not None:
-            request.transport.abort()  # no terminating chunk: the client sees a cut stream
-        return True
-    if fault.error_after == index:
-        raise rule_error(request[RULE], request[PROBE])
-    if fault.malformed_after == index:
-        await response.write(MALFORMED.get(request[SITE].protocol, b"data: {\n\n"))
-    return False
-
-
-def _journal(request: web.Request, status: int) -> None:
-    """Record the request's journal entry (once) and commit the plan with it (`--state`)."""
     entry = request[ENTRY]
-    if entry.status:
-        return
-    entry.status = status
-    runtime = request.app[RUNTIME]
-    runtime.journal.record(entry)
-    runtime.persist()
+    entry.error = error.kind.name
+    if entry.model is None:  # refused before the model was looked up: the model it named is
+        entry.model = named_model(request.get(BODY, b""))  # what a user debugging a 404 needs
+    return json_response(request, error_body(error, site, request[REQUEST_ID]), error.status)
 
 
 # ---- the gateway --------------------------------------------------------------------------
@@ -142,7 +75,7 @@ def _journal(request: web.Request, status: int) -> None:
 @web.middleware
 async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    raw = await request.read()
+    raw = request[BODY] = await request.read()
     arrived = runtime.clock.now()
     request[ARRIVED] = arrived
     runtime.requests_seen += 1
@@ -165,7 +98,9 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await _answer(request, handler, site)
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
         request[ENTRY].response_body = clip(response.body)
-    _journal(request, response.status)  # a whole answer: committed with its charge before sending
+    journal_once(
+        request, response.status
+    )  # a whole answer: committed with its charge before sending
     return response
 
 
@@ -254,16 +189,6 @@ async def _consult_rules(
     return None
 
 
-def rule_error(rule: Rule, probe: Probe) -> ApiError:
-    """The rule's error; string parameters are templates of the request (`{model}`)."""
-    fields = {"model": probe.model or "", "last_user": probe.last_user, "member": probe.member}
-    params = {
-        name: render(value, fields) if isinstance(value, str) else value
-        for name, value in rule.error_params.items()
-    }
-    return ApiError(rule.error or "internal_error", **params)
-
-
 async def _no_answer(request: web.Request, fault: Fault) -> web.StreamResponse:
     """Drop the connection at once, or hold it until the client gives up."""
     transport = request.transport
@@ -272,10 +197,16 @@ async def _no_answer(request: web.Request, fault: Fault) -> web.StreamResponse:
         stopping = request.app[STOPPING]
         while transport is not None and not transport.is_closing() and not stopping.is_set():
             await asyncio.sleep(0.05)
-    _journal(request, NOT_SENT)
+    journal_once(request, NOT_SENT)
     if transport is not None:
         transport.abort()
     return web.Response(status=NOT_SENT)
+
+
+def named_model(raw: bytes) -> str | None:
+    """The `model` a request body names, read leniently (None when it names none)."""
+    model = _lenient_json(raw).get("model")
+    return model if isinstance(model, str) else None
 
 
 def _lenient_json(raw: bytes) -> dict[str, Any]:
@@ -289,66 +220,13 @@ def _lenient_json(raw: bytes) -> dict[str, Any]:
 # ---- text endpoints -----------------------------------------------------------------------
 
 
-def _text_model(runtime: Runtime, body: dict[str, Any], protocol: Protocol) -> TextModel:
-    """The model the body names, if it exists (case-sensitive) and speaks `protocol`."""
-    model_id = fields.model_id(body)
-    model = runtime.catalog.text_model(model_id)
-    if model is None or not model.speaks(protocol):
-        raise ApiError("model_not_found", model=model_id)
-    return model
-
-
-def _complete(request: web.Request, chat: ChatRequest) -> ChatResult:
-    """Check the input, admit the call, answer it and charge it, journaling each step."""
-    runtime = request.app[RUNTIME]
-    entry = request[ENTRY]
-    entry.model, entry.stream = chat.model.id, chat.stream
-    # With the context cache on, its reading of the prompt counts the tokens too (counted once).
-    prompt = Prompt.of(chat) if runtime.config.context_cache else None
-    input_tokens = prompt.tokens if prompt else tokens.prompt_tokens(chat.messages, chat.tools)
-    if input_tokens > chat.model.max_input:
-        raise ApiError("input_too_long", limit=chat.model.max_input)
-    caller = request[CALLER]
-    runtime.accounts.admit(caller)
-    # Looked up only once the call is admitted, so a refused request neither hits nor fills the
-    # cache. One cache per account: the Token Plan's seats share theirs (one subscription).
-    cache = runtime.cache.use(caller.plan, prompt, request[ARRIVED]) if prompt else None
-    rule = request.get(RULE)
-    if rule is not None and rule.reply is not None:
-        script = fill(
-            rule.reply,
-            last_user=next((m.text for m in reversed(chat.messages) if m.role == "user"), ""),
-            model=chat.model.id,
-            member=caller.seat.member if caller.seat is not None else "",
-            call=request[RULE_CALL],
-            request_id=request[REQUEST_ID],
-        )
-        result = runtime.engine.scripted(chat, script, input_tokens, cache)
-    else:
-        result = runtime.engine.complete(chat, input_tokens, cache)
-    usage = result.usage
-    entry.input_tokens, entry.cached_tokens = usage.input_tokens, usage.cached_tokens
-    entry.output_tokens = usage.output_tokens
-    charge = runtime.accounts.settle(caller, chat.model, usage)
-    if charge is not None:
-        entry.cost, entry.charged = charge.cost.total, charge.charged
-        entry.from_packs = list(charge.from_packs)
-    if chat.stream:  # --state: its usage goes out before the gateway's commit, so commit now
-        runtime.persist()  # (a whole answer is committed with its journal entry, before sending)
-    return result
-
-
-def _meta(request: web.Request, model: TextModel) -> ResponseMeta:
-    return ResponseMeta(request[REQUEST_ID], int(request[ARRIVED]), model.id)
-
-
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     body = fields.parse_object(await request.read())
-    model = _text_model(runtime, body, "openai")
+    model = text_model(runtime, body, "openai")
     chat = openai_chat.parse(body, model)
-    result = _complete(request, chat)
-    meta = _meta(request, model)
+    result = complete(request, chat)
+    meta = response_meta(request, model)
     if chat.stream:
         frames = openai_chat.stream_frames(chat, result, meta)
         return await sse_response(request, frames, openai_chat.stream_error_frame)
@@ -366,10 +244,10 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 async def messages(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     body = fields.parse_object(await request.read())
-    model = _text_model(runtime, body, "anthropic")
+    model = text_model(runtime, body, "anthropic")
     chat = anthropic_messages.parse(body, model)
-    result = _complete(request, chat)
-    meta = _meta(request, model)
+    result = complete(request, chat)
+    meta = response_meta(request, model)
     if chat.stream:
         frames = anthropic_messages.stream_frames(result, meta)
         return await sse_response(request, frames, anthropic_messages.stream_error_frame)
@@ -379,7 +257,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     body = fields.parse_object(await request.read())
-    model = _text_model(runtime, body, "anthropic")
+    model = text_model(runtime, body, "anthropic")
     chat = anthropic_messages.parse_for_count(body, model)
     counted = tokens.prompt_tokens(chat.messages, chat.tools)
     return json_response(request, anthropic_messages.count_tokens_body(counted))

@@ -19,6 +19,7 @@ ARRIVED = web.RequestKey("arrived", float)  # clock time the request arrived
 SITE = web.RequestKey("site", Site)
 CALLER = web.RequestKey("caller", Caller)
 ENTRY = web.RequestKey("entry", Entry)
+BODY = web.RequestKey("body", bytes)  # the request body as received
 
 
 def headers(request: web.Request, content_type: str) -> dict[str, str]:

@@ -77,9 +77,31 @@ def overview(runtime: Runtime) -> dict[str, Any]:
         "seats": [seat_view(seat, ledger) for seat in seats],
         "packs": [pack_view(pack, now) for pack in ledger.packs],
         "packs_remaining": amount(sum(p.remaining for p in live)),
+        "refused": refused(runtime),
         "coding_plan": {"tier": coding.tier, "key": coding.key, "used": coding.used()},
         "payg": {"key": runtime.accounts.payg_key},
     }
+
+
+def refused(runtime: Runtime, limit: int = 5) -> list[dict[str, Any]]:
+    """The newest refused requests, with the model each named: what a user needs to see when a
+    tool sends a wrong model id or key."""
+    found: list[dict[str, Any]] = []
+    for entry in reversed(runtime.journal.entries):
+        if entry.status >= 400:
+            found.append(
+                {
+                    "time": iso(entry.time),
+                    "status": entry.status,
+                    "error": entry.error,
+                    "model": entry.model,
+                    "path": entry.path,
+                    "member": entry.member,
+                }
+            )
+            if len(found) == limit:
+                break
+    return found
 
 
 def usage(runtime: Runtime, days: int) -> dict[str, Any]:

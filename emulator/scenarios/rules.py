@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.engine.types import Script
+from emulator.errors import ApiError
 from emulator.scenarios.faults import Fault
 
 
@@ -151,3 +152,13 @@ def fill(reply: Reply, **fields: Any) -> Script:
         thinking=render(reply.thinking or "", fields),
         tool_calls=tuple((call.name, call.arguments) for call in reply.tool_calls),
     )
+
+
+def rule_error(rule: Rule, probe: Probe) -> ApiError:
+    """The rule's error; string parameters are templates of the request (`{model}`)."""
+    fields = {"model": probe.model or "", "last_user": probe.last_user, "member": probe.member}
+    params = {
+        name: render(value, fields) if isinstance(value, str) else value
+        for name, value in rule.error_params.items()
+    }
+    return ApiError(rule.error or "internal_error", **params)

@@ -1,0 +1,88 @@
+"""Server-sent events: a stream written frame by frame, with a scenario's stream faults applied,
+and the journal entry of a request recorded once (with the plan committed alongside)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+
+from aiohttp import web
+
+from emulator.errors import ApiError
+from emulator.runtime import RUNTIME
+from emulator.scenarios.faults import Fault
+from emulator.scenarios.rules import Probe, Rule, rule_error
+from emulator.web import ENTRY, REQUEST_ID, SITE, headers
+
+log = logging.getLogger("emulator")
+
+RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
+RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
+PROBE = web.RequestKey("probe", Probe)  # what the rules saw of the request
+# A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
+MALFORMED = {
+    "openai": b'data: {"choices":[{"delta":{"content":"\n\n',
+    "anthropic": b'event: content_block_delta\ndata: {"type":"content_block_delta","ind\n\n',
+}
+
+
+async def sse_response(
+    request: web.Request, frames: Iterator[bytes], error_frame: Callable[[ApiError, str], bytes]
+) -> web.StreamResponse:
+    """Stream `frames`, each written (and so flushed) as it is produced. An ApiError once the
+    200 has gone out becomes an error frame in the protocol's stream form."""
+    response = web.StreamResponse(
+        status=200, headers=headers(request, "text/event-stream;charset=UTF-8")
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    rule = request.get(RULE)
+    fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
+    try:
+        for index, frame in enumerate(frames):
+            if fault is not None and await _stream_fault(request, response, fault, index):
+                return response
+            await response.write(frame)
+    except ApiError as error:
+        request[ENTRY].error = error.kind.name
+        await response.write(error_frame(error, request[REQUEST_ID]))
+    except ConnectionResetError:
+        return response  # the client went away; nothing left to tell it
+    except Exception:  # a bug: the 200 is out, so say it in the stream, never a second response
+        log.exception("unexpected failure while streaming %s", request.path)
+        request[ENTRY].error = "internal_error"
+        await response.write(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
+    journal_once(request, response.status)  # before the stream ends: a client that has read to
+    await response.write_eof()  # the end finds its request in the journal (and the state file)
+    return response
+
+
+async def _stream_fault(
+    request: web.Request, response: web.StreamResponse, fault: Fault, index: int
+) -> bool:
+    """Apply a stream fault before chunk `index`; True when the stream is over (cut)."""
+    if fault.chunk_delay and index:
+        await asyncio.sleep(fault.chunk_delay)
+    if fault.cut_after == index:
+        request[ENTRY].error = "fault:cut"
+        journal_once(request, response.status)
+        if request.transport is not None:
+            request.transport.abort()  # no terminating chunk: the client sees a cut stream
+        return True
+    if fault.error_after == index:
+        raise rule_error(request[RULE], request[PROBE])
+    if fault.malformed_after == index:
+        await response.write(MALFORMED.get(request[SITE].protocol, b"data: {\n\n"))
+    return False
+
+
+def journal_once(request: web.Request, status: int) -> None:
+    """Record the request's journal entry (once) and commit the plan with it (`--state`)."""
+    entry = request[ENTRY]
+    if entry.status:
+        return
+    entry.status = status
+    runtime = request.app[RUNTIME]
+    runtime.journal.record(entry)
+    runtime.persist()
