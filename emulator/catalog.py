@@ -39,6 +39,7 @@ class TextModel:
     vision: bool
     created: int
     credits: CreditRates
+    builtin_tools: tuple[str, ...] = ()  # Responses API built-in tools, by wire name
 
     def speaks(self, protocol: Protocol) -> bool:
         return protocol in self.protocols
@@ -136,6 +137,7 @@ def _text_model(model_id: str, raw: dict[str, Any]) -> TextModel:
         vision=bool(raw["vision"]),
         created=int(raw["created"]),
         credits=CreditRates(*(_rate(rates[k]) for k in ("input", "cached", "output"))),
+        builtin_tools=tuple(raw.get("builtin_tools") or ()),
     )
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from emulator.catalog import Protocol, TextModel
 from emulator.engine import tokens
+from emulator.engine.builtin_tools import ToolRun
 from emulator.engine.cache import Prompt
 from emulator.engine.types import ChatRequest, ChatResult
 from emulator.errors import ApiError
@@ -29,8 +30,10 @@ def text_model(runtime: Runtime, body: dict[str, Any], protocol: Protocol) -> Te
     return model
 
 
-def complete(request: web.Request, chat: ChatRequest) -> ChatResult:
-    """Check the input, admit the call, answer it and charge it, journaling each step."""
+def complete(request: web.Request, chat: ChatRequest, runs: tuple[ToolRun, ...] = ()) -> ChatResult:
+    """Check the input, admit the call, answer it and charge it, journaling each step. `runs`
+    are the built-in tool calls the service made for it: what they returned is input to the
+    model, and each call is charged."""
     runtime = request.app[RUNTIME]
     entry = request[ENTRY]
     entry.model, entry.stream = chat.model.id, chat.stream
@@ -44,6 +47,7 @@ def complete(request: web.Request, chat: ChatRequest) -> ChatResult:
     # Looked up only once the call is admitted, so a refused request neither hits nor fills the
     # cache. One cache per account: the Token Plan's seats share theirs (one subscription).
     cache = runtime.cache.use(caller.plan, prompt, request[ARRIVED]) if prompt else None
+    input_tokens += sum(run.result_tokens for run in runs)
     rule = request.get(RULE)
     if rule is not None and rule.reply is not None:
         script = fill(
@@ -60,7 +64,7 @@ def complete(request: web.Request, chat: ChatRequest) -> ChatResult:
     usage = result.usage
     entry.input_tokens, entry.cached_tokens = usage.input_tokens, usage.cached_tokens
     entry.output_tokens = usage.output_tokens
-    charge = runtime.accounts.settle(caller, chat.model, usage)
+    charge = runtime.accounts.settle(caller, chat.model, usage, [run.kind for run in runs])
     if charge is not None:
         entry.cost, entry.charged = charge.cost.total, charge.charged
         entry.from_packs = list(charge.from_packs)

@@ -11,6 +11,7 @@ from emulator.config import Config
 from emulator.engine.cache import ContextCache
 from emulator.engine.gallery import Gallery
 from emulator.engine.generate import Engine
+from emulator.engine.stored_responses import ResponseStore
 from emulator.journal import Journal
 from emulator.plan.accounts import Accounts
 from emulator.plan.clock import Clock, parse_instant
@@ -61,6 +62,7 @@ class Runtime:
     store: PlanStore | None = None  # --state: the plan written through to SQLite
     rules: RuleBook = field(default_factory=RuleBook)  # the scenario's rules and their state
     gallery: Gallery = field(default_factory=Gallery)  # generated images and async image tasks
+    responses: ResponseStore = field(default_factory=ResponseStore)  # the Responses API's store
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:
@@ -127,6 +129,7 @@ class Runtime:
         self.journal, self.requests_seen = fresh.journal, 0
         self.cache.clear()
         self.gallery = Gallery()
+        self.responses.clear()
         if self.store is not None:
             self.store.scenario, self.store.seed = self.config.scenario, self.config.seed
         self.persist()

@@ -29,6 +29,7 @@ from emulator.journal import Entry, clip, mask
 from emulator.plan.accounts import Caller
 from emulator.protocols import anthropic_messages, dashscope, fields, openai_chat
 from emulator.protocols.meta import glance
+from emulator.responses_routes import add_responses_routes, is_responses, refuse
 from emulator.runtime import RUNTIME, Runtime
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, rule_error
@@ -123,6 +124,8 @@ async def _answer(request: web.Request, handler: Handler, site: Site) -> web.Str
         early = await _consult_rules(request, site, caller)
         return early if early is not None else await handler(request)
     except ApiError as error:
+        if is_responses(request.path) and not error.kind.gateway:
+            return await refuse(request, error)
         return error_response(request, error, site)
     except web.HTTPNotFound:
         return error_response(request, ApiError("url_error"), site)
@@ -131,6 +134,8 @@ async def _answer(request: web.Request, handler: Handler, site: Site) -> web.Str
         return error_response(request, refusal, site)
     except Exception:
         log.exception("unexpected failure on %s %s", request.method, request.path)
+        if is_responses(request.path):
+            return await refuse(request, ApiError("internal_error"))
         return error_response(request, ApiError("internal_error"), site)
 
 
@@ -281,5 +286,8 @@ def build_app(config: Config | None = None) -> web.Application:
             app.router.add_post(f"{site.base}/v1/messages", messages)
             app.router.add_post(f"{site.base}/v1/messages/count_tokens", count_tokens)
     add_image_routes(app, [site.base for site in SITES if site.protocol == "dashscope"])
+    add_responses_routes(
+        app, [site.base for site in SITES if is_responses(site.base + "/responses")]
+    )
     add_admin_routes(app, ADMIN_BASE)
     return app

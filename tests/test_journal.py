@@ -55,4 +55,6 @@ def test_status_lists_the_newest_refusals_with_their_model(token_plan: TokenPlan
     text = status_text(state)
     assert "Refused (newest first)" in text
     row = next(line for line in text.splitlines() if "Qwen3.6-Plus" in line)
-    assert "404" in row and "model_not_found" in row and "/compatible-mode/v1/chat/completions" in row
+    assert (
+        "404" in row and "model_not_found" in row and "/compatible-mode/v1/chat/completions" in row
+    )

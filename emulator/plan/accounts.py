@@ -3,6 +3,7 @@ pay-as-you-go account, each with its own keys (product.md §4.1's mix-up matrix)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,7 +11,7 @@ from emulator.catalog import ImageModel, TextModel
 from emulator.engine.types import Usage
 from emulator.errors import ApiError
 from emulator.plan.coding_plan import CodingPlan
-from emulator.plan.credits import MICRO, Cost, cost_of
+from emulator.plan.credits import MICRO, TOOL_CALL_MICRO, Cost, cost_of
 from emulator.plan.ledger import Charge, Ledger, Seat
 
 Plan = Literal["token_plan", "coding_plan", "payg"]
@@ -61,10 +62,14 @@ class Accounts:
         cost = Cost(input=0, cached=0, output=count * model.credits_per_image * MICRO)
         return self.ledger.charge(caller.seat, cost, model.id)
 
-    def settle(self, caller: Caller, model: TextModel, usage: Usage) -> Charge | None:
-        """Charge a completed request: Credits on the Token Plan, nothing elsewhere."""
+    def settle(
+        self, caller: Caller, model: TextModel, usage: Usage, tool_calls: Sequence[str] = ()
+    ) -> Charge | None:
+        """Charge a completed request, with the built-in tools it called: Credits on the Token
+        Plan, nothing elsewhere."""
         if caller.seat is None:
             return None
         uncached = usage.input_tokens - usage.cached_tokens
-        cost = cost_of(uncached, usage.cached_tokens, usage.output_tokens, model.credits)
+        tools = sum(TOOL_CALL_MICRO.get(kind, 0) for kind in tool_calls)
+        cost = cost_of(uncached, usage.cached_tokens, usage.output_tokens, model.credits, tools)
         return self.ledger.charge(caller.seat, cost, model.id)

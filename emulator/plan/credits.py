@@ -11,6 +11,16 @@ from emulator.catalog import CreditRates, Rate
 MICRO = 1_000_000  # micro-Credits per Credit
 TIER_CREDITS = {"standard": 25_000, "pro": 100_000, "max": 250_000}  # per seat per month
 PACK_CREDITS = 625_000  # one shared usage pack
+# Built-in (Harness) tools are charged per successful call from the same Credits; the per-call
+# prices are not published (docs/fidelity.md): search at about pay-as-you-go's price, web
+# extraction and the code interpreter free, as their pages say "free for a limited time".
+TOOL_CALL_MICRO = {
+    "web_search": 400_000,
+    "web_search_image": 400_000,
+    "image_search": 400_000,
+    "web_extractor": 0,
+    "code_interpreter": 0,
+}
 
 
 @dataclass(frozen=True)
@@ -20,10 +30,11 @@ class Cost:
     input: int
     cached: int
     output: int
+    tools: int = 0  # built-in tool calls
 
     @property
     def total(self) -> int:
-        return self.input + self.cached + self.output
+        return self.input + self.cached + self.output + self.tools
 
 
 def _micro(tokens: int, per_million: Rate) -> int:
@@ -32,12 +43,16 @@ def _micro(tokens: int, per_million: Rate) -> int:
     return math.ceil(tokens * per_million)
 
 
-def cost_of(uncached_input: int, cached: int, output: int, rates: CreditRates) -> Cost:
-    """The cost of a request: uncached input, cached input and output, each at its rate."""
+def cost_of(
+    uncached_input: int, cached: int, output: int, rates: CreditRates, tool_calls: int = 0
+) -> Cost:
+    """The cost of a request: uncached input, cached input and output, each at its rate, and
+    `tool_calls` micro-Credits of built-in tool calls."""
     return Cost(
         _micro(uncached_input, rates.input),
         _micro(cached, rates.cached),
         _micro(output, rates.output),
+        tool_calls,
     )
 
 

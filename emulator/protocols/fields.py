@@ -157,7 +157,16 @@ def text_of(content: Any, name: str) -> tuple[str, int]:
         if not isinstance(part, dict):
             raise type_error(name, "a string or a list of content parts")
         kind = part.get("type")
-        if kind in ("image_url", "image", "video", "video_url", "input_audio"):
+        if kind in (
+            "image_url",
+            "image",
+            "video",
+            "video_url",
+            "input_audio",
+            "input_image",  # the Responses API's parts
+            "input_file",
+            "input_video",
+        ):
             images += 1
         elif isinstance(part.get("text"), str):
             texts.append(part["text"])

@@ -35,11 +35,16 @@ def _text(content: object) -> str:
 
 def glance(body: dict[str, object]) -> Glance:
     """Both text protocols keep `model`, `stream`, `tools` and `messages` at the top, and the
-    Anthropic one its system prompt in `system` too; the image API has `input.messages`."""
+    Anthropic one its system prompt in `system` too; the image API has `input.messages`; the
+    Responses API has `input` (a string or items) and `instructions`."""
     messages = body.get("messages")
     native = body.get("input")
     if not isinstance(messages, list) and isinstance(native, dict):
         messages = native.get("messages")  # the native image API nests them under `input`
+    elif messages is None and isinstance(native, str):
+        messages = [{"role": "user", "content": native}]
+    elif messages is None and isinstance(native, list):
+        messages = native
     messages = messages if isinstance(messages, list) else []
     entries = [m for m in messages if isinstance(m, dict)]
     users = [_text(m.get("content")) for m in entries if m.get("role") == "user"]
@@ -50,5 +55,7 @@ def glance(body: dict[str, object]) -> Glance:
         stream=body.get("stream") is True,
         tools=bool(body.get("tools")),
         last_user=next((u for u in reversed(users) if u), ""),
-        system="\n".join([_text(body.get("system")), *systems]).strip(),
+        system="\n".join(
+            [_text(body.get("system")), _text(body.get("instructions")), *systems]
+        ).strip(),
     )

@@ -1,0 +1,577 @@
+"""The OpenAI Responses API on /compatible-mode/v1/responses, as DashScope writes it
+(docs/responses-api.md): flat error bodies with the API's own messages, response objects with
+their keys in alphabetical order, `msg_<uuid>` item ids, and streams framed as
+`id:N` / `event:NAME` / `:HTTP_STATUS/200` / `data:{...}` with no `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.catalog import TextModel
+from emulator.engine.builtin_tools import ALIASES, ORDER, WEB_EXTRACTOR, WEB_SEARCH, ToolRun
+from emulator.engine.types import (
+    ChatRequest,
+    ChatResult,
+    Completion,
+    Message,
+    ResponseFormat,
+    Role,
+    ToolCall,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+)
+from emulator.errors import ApiError
+from emulator.protocols import fields
+from emulator.protocols.meta import ResponseMeta
+
+MIN_OUTPUT_TOKENS = 16
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+ARGUMENT_FRAGMENT = 16  # characters of function-call arguments per streamed delta
+_ROLES: dict[str, Role] = {
+    "user": "user",
+    "assistant": "assistant",
+    "system": "system",
+    "developer": "system",
+}
+
+
+def invalid(detail: str) -> ApiError:
+    return ApiError("responses_invalid", detail=detail)
+
+
+@dataclass(frozen=True)
+class ResponsesRequest:
+    """A validated Responses API call: the neutral chat, and what the response repeats."""
+
+    chat: ChatRequest
+    turn: tuple[Message, ...]  # this call's own input, kept for a later previous_response_id
+    builtins: tuple[str, ...]  # built-in tools asked for, by wire name
+    store: bool
+    echo: dict[str, Any] = field(default_factory=dict)  # request fields the response repeats
+
+
+# ---- parsing ------------------------------------------------------------------------------
+
+
+def stream_asked(body: dict[str, Any]) -> bool:
+    """Whether the body asks for a stream, read before validation: a refused streamed call is
+    still answered as a stream (HTTP 200 and `response.failed`)."""
+    return body.get("stream") is True
+
+
+def previous_id(body: dict[str, Any]) -> Any:
+    """The `previous_response_id` the call continues from (None: a new conversation)."""
+    if body.get("previous_response_id") is not None and body.get("conversation") is not None:
+        raise invalid(
+            "Mutually exclusive parameters: Ensure you are only providing one of: "
+            "previous_response_id or conversation."
+        )
+    return body.get("previous_response_id")
+
+
+def parse(
+    body: dict[str, Any], model: TextModel, history: tuple[Message, ...] = ()
+) -> ResponsesRequest:
+    """A validated request; `history` is the conversation of `previous_response_id`."""
+    if body.get("input") is None:
+        raise invalid("Missing required parameter: 'input'.")
+    turn = _input(body["input"])
+    tools, builtins = _tools(body.get("tools"))
+    tool_choice = _tool_choice(body.get("tool_choice"), tools)
+    instructions = body.get("instructions")
+    system = (Message("system", instructions),) if isinstance(instructions, str) else ()
+    max_output = _max_output_tokens(body.get("max_output_tokens"))
+    _between(body, "temperature", "[0,2)", lambda v: 0 <= v < 2)
+    _between(body, "top_p", "(0,1]", lambda v: 0 < v <= 1)
+    store = body.get("store", True)
+    if not isinstance(store, bool):
+        raise invalid(f"Invalid 'store': {_shown(store)}. Must be a boolean.")
+    stream = fields.boolean(body, "stream")
+    thinking = _thinking(body, model)
+    cap = model.max_output if max_output is None else min(max_output, model.max_output)
+    chat = ChatRequest(
+        protocol="openai",
+        model=model,
+        messages=(*system, *history, *turn),
+        tools=tools,
+        tool_choice=tool_choice,
+        max_tokens=cap,
+        thinking=thinking,
+        response_format=_text_format(body.get("text")),
+        stream=stream,
+    )
+    return ResponsesRequest(chat, turn, builtins, store, _echo(body, tool_choice))
+
+
+def _shown(value: Any) -> str:
+    """A value as the service quotes it in a message: numbers and strings bare."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _between(body: dict[str, Any], name: str, bounds: str, ok: Any) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    if not number or not ok(value):
+        raise invalid(
+            f"Invalid '{name}': {_shown(value)}. Expected a value between {bounds}, "
+            f"but got {_shown(value)} instead."
+        )
+
+
+def _max_output_tokens(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_OUTPUT_TOKENS:
+        raise invalid(
+            f"Invalid 'max_output_tokens': must be greater than or equal to "
+            f"{MIN_OUTPUT_TOKENS}, got {_shown(value)}."
+        )
+    return value
+
+
+def _thinking(body: dict[str, Any], model: TextModel) -> bool:
+    """`reasoning.effort` wins over `enable_thinking`; `none` turns thinking off."""
+    if model.thinking == "none":
+        return False
+    if model.thinking == "only":
+        return True
+    reasoning = body.get("reasoning")
+    effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
+    if effort is not None:
+        if effort not in EFFORTS:
+            supported = ",".join(f"'{e}'" for e in EFFORTS)
+            raise invalid(
+                f"Invalid 'reasoning.effort': {_shown(effort)}. "
+                f"Supported values are: ({supported})."
+            )
+        return bool(effort != "none")
+    asked = body.get("enable_thinking")
+    if asked is not None and not isinstance(asked, bool):
+        raise fields.type_error("enable_thinking", "Boolean")
+    return model.thinking_default if asked is None else asked
+
+
+def _input(raw: Any) -> tuple[Message, ...]:
+    if isinstance(raw, str):
+        return (Message("user", raw),)
+    if not isinstance(raw, list) or not raw:
+        raise invalid("Invalid 'input': must be a string or a non-empty array of input items.")
+    messages: list[Message] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise invalid(f"Invalid 'input[{index}]': must be an object.")
+        kind = item.get("type")
+        if kind in (None, "message"):
+            named = item.get("role")
+            role = _ROLES.get(named) if isinstance(named, str) else None
+            if role is None:
+                raise invalid(
+                    f"Invalid 'input[{index}].role': must be one of user, assistant, system, "
+                    "developer."
+                )
+            text, images = fields.text_of(item.get("content"), f"input[{index}].content")
+            messages.append(Message(role, text, images=images))
+        elif kind == "function_call":
+            call = _call(item, index)
+            last = messages[-1] if messages else None
+            if last is not None and last.role == "assistant" and last.tool_calls:
+                messages[-1] = Message("assistant", last.text, (*last.tool_calls, call))
+            else:
+                messages.append(Message("assistant", "", (call,)))
+        elif kind == "function_call_output":
+            call_id = item.get("call_id")
+            if not isinstance(call_id, str):
+                raise invalid(f"Invalid 'input[{index}].call_id': must be a string.")
+            text, images = fields.text_of(item.get("output"), f"input[{index}].output")
+            messages.append(Message("tool", text, tool_call_id=call_id, images=images))
+        # reasoning, web_search_call, item_reference, ...: context the fake model does not need
+    return tuple(messages)
+
+
+def _call(item: dict[str, Any], index: int) -> ToolCall:
+    name, arguments, call_id = item.get("name"), item.get("arguments"), item.get("call_id")
+    if not isinstance(name, str) or not isinstance(call_id, str):
+        raise invalid(f"Invalid 'input[{index}]': a function_call needs a name and a call_id.")
+    text = arguments if isinstance(arguments, str) else fields.compact(arguments or {})
+    return ToolCall(id=call_id, name=name, arguments=text)
+
+
+def _tools(raw: Any) -> tuple[tuple[ToolSpec, ...], tuple[str, ...]]:
+    """Function tools and built-in tools; unknown tool types are accepted and ignored."""
+    if raw is None:
+        return (), ()
+    if not isinstance(raw, list):
+        raise invalid("Invalid 'tools': must be an array.")
+    tools: list[ToolSpec] = []
+    builtins: list[str] = []
+    for index, tool in enumerate(raw):
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict):
+            raise invalid(f"Invalid 'tools[{index}]': must be an object.")
+        if kind == "function":
+            if isinstance(tool.get("function"), dict):  # the Chat Completions shape
+                raise ApiError(
+                    "invalid_parameter",
+                    detail="The parameters, when provided as a dict, must confirm to a valid "
+                    "openai-compatible JSON schema.",
+                )
+            name = tool.get("name")
+            if not isinstance(name, str) or not name:
+                raise invalid(f"Missing required parameter: 'tools[{index}].name'.")
+            schema = tool.get("parameters")
+            tools.append(
+                ToolSpec(
+                    name=name,
+                    description=str(tool.get("description") or ""),
+                    schema=schema if isinstance(schema, dict) else {"type": "object"},
+                )
+            )
+        elif isinstance(kind, str) and ALIASES.get(kind, kind) in ORDER:
+            builtins.append(ALIASES.get(kind, kind))
+    if WEB_EXTRACTOR in builtins and WEB_SEARCH not in builtins:
+        raise invalid("The web_extractor tool must be executed with web_search tool.")
+    return tuple(tools), tuple(dict.fromkeys(builtins))
+
+
+def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
+    """Strings, a named function, or `allowed_tools` with a mode; other forms mean auto."""
+    if raw in ("none", "required"):
+        return ToolChoice(raw)
+    if isinstance(raw, dict):
+        if raw.get("type") == "function" and isinstance(raw.get("name"), str):
+            if not any(t.name == raw["name"] for t in tools):
+                raise invalid(f"Invalid 'tool_choice': no function named '{raw['name']}' in tools.")
+            return ToolChoice("named", raw["name"])
+        if raw.get("type") == "allowed_tools" and raw.get("mode") == "required":
+            return ToolChoice("required")
+    return ToolChoice("auto")
+
+
+def _text_format(raw: Any) -> ResponseFormat:
+    """`text.format`: a JSON schema is followed, JSON mode gives an object; the rest is text."""
+    fmt = raw.get("format") if isinstance(raw, dict) else None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "json_schema" and isinstance(fmt, dict) and isinstance(fmt.get("schema"), dict):
+        return ResponseFormat("json_schema", fmt["schema"])
+    if kind == "json_object":
+        return ResponseFormat("json_object")
+    return ResponseFormat()
+
+
+def _echo(body: dict[str, Any], choice: ToolChoice) -> dict[str, Any]:
+    """The request fields a response object repeats, as the service repeats them."""
+    echo: dict[str, Any] = {
+        "max_output_tokens": body.get("max_output_tokens"),
+        "metadata": body["metadata"] if isinstance(body.get("metadata"), dict) else {},
+        "parallel_tool_calls": body.get("parallel_tool_calls") is True,
+        "temperature": body.get("temperature", 1.0),
+        "tool_choice": body.get("tool_choice", "auto") if choice.mode != "auto" else "auto",
+        "tools": body.get("tools") if isinstance(body.get("tools"), list) else [],
+        "top_p": body.get("top_p", 1.0),
+    }
+    if isinstance(body.get("instructions"), str):
+        echo["instructions"] = body["instructions"]
+    for name in ("reasoning", "text"):
+        if isinstance(body.get(name), dict):
+            echo[name] = body[name]
+    return echo
+
+
+# ---- rendering ----------------------------------------------------------------------------
+
+
+def response_id(request_id: str) -> str:
+    return f"resp_{request_id}"
+
+
+def item_id(request_id: str, index: int) -> str:
+    """`msg_<uuid>` for every output item, derived from the request id (deterministic)."""
+    h = hashlib.sha256(f"{request_id}:{index}".encode()).hexdigest()
+    return f"msg_{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def x_tools(runs: tuple[ToolRun, ...]) -> dict[str, dict[str, int]]:
+    counted: dict[str, dict[str, int]] = {}
+    for run in runs:
+        counted.setdefault(run.kind, {"count": 0})["count"] += 1
+    return counted
+
+
+def usage_body(usage: Usage, runs: tuple[ToolRun, ...]) -> dict[str, Any]:
+    details: dict[str, Any] = {"cached_tokens": usage.cached_tokens}
+    if usage.cache_explicit:  # the session cache (`x-dashscope-session-cache: enable`)
+        details["cache_creation_input_tokens"] = usage.cache_creation_tokens
+        details["cache_creation"] = {"ephemeral_5m_input_tokens": usage.cache_creation_tokens}
+        details["cache_type"] = "ephemeral"
+    billed: dict[str, Any] = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "x_billing_type": "response_api",
+    }
+    body: dict[str, Any] = {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": details,
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+        "x_details": [billed],
+    }
+    if runs:
+        billed["plugins"] = body["x_tools"] = x_tools(runs)
+    return body
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A response's output items, each with what a stream says of it."""
+
+    items: list[dict[str, Any]]
+    status: str  # completed, or incomplete when max_output_tokens cut the answer
+
+
+def _tool_item(run: ToolRun, ident: str, done: bool) -> dict[str, Any]:
+    status = "completed" if done else "in_progress"
+    item: dict[str, Any] = {"id": ident, "status": status, "type": f"{run.kind}_call"}
+    if run.kind == WEB_SEARCH:
+        action: dict[str, Any] = {"query": run.query, "type": "search"}
+        if done:
+            action["sources"] = [{"type": "url", "url": url} for url in run.urls]
+        item["action"] = action
+    elif run.kind == WEB_EXTRACTOR:
+        item.update(goal=run.query, urls=list(run.urls))
+        if done:
+            item["output"] = run.output
+    elif run.kind == "code_interpreter":
+        item.update(
+            code=run.code if done else "",
+            container_id="cntr_" + ident[4:].replace("-", ""),
+            outputs=[{"logs": run.output, "type": "logs"}] if done else [],
+        )
+    else:  # the image searches
+        item.update(name=run.kind, arguments=run.query)
+        if done:
+            item["output"] = run.output
+    return item
+
+
+def output_items(result: ChatResult, runs: tuple[ToolRun, ...], request_id: str) -> Rendered:
+    """The finished output: reasoning, built-in tool calls, then the message or function calls."""
+    choice = result.choices[0]
+    items: list[dict[str, Any]] = []
+    if choice.reasoning:
+        items.append(
+            {
+                "id": item_id(request_id, len(items)),
+                "summary": [{"text": choice.reasoning, "type": "summary_text"}],
+                "type": "reasoning",
+            }
+        )
+    for run in runs:
+        items.append(_tool_item(run, item_id(request_id, len(items)), done=True))
+    if choice.text or not choice.tool_calls:
+        items.append(
+            {
+                "content": [{"annotations": [], "text": choice.text, "type": "output_text"}],
+                "id": item_id(request_id, len(items)),
+                "role": "assistant",
+                "status": "completed",
+                "type": "message",
+            }
+        )
+    for call in choice.tool_calls:
+        items.append(
+            {
+                "arguments": call.arguments,
+                "call_id": call.id,
+                "id": item_id(request_id, len(items)),
+                "name": call.name,
+                "status": "completed",
+                "type": "function_call",
+            }
+        )
+    status = "incomplete" if choice.finish_reason == "length" else "completed"
+    return Rendered(items, status)
+
+
+def response_body(
+    request: ResponsesRequest,
+    meta: ResponseMeta,
+    output: list[dict[str, Any]],
+    status: str,
+    usage: dict[str, Any] | None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The response object, keys in alphabetical order as the service writes them."""
+    body: dict[str, Any] = {
+        **request.echo,
+        "background": False,
+        "created_at": meta.created,
+        "frequency_penalty": 0.0,
+        "id": response_id(meta.request_id),
+        "model": meta.model,
+        "object": "response",
+        "output": output,
+        "presence_penalty": 0.0,
+        "service_tier": "default",
+        "status": status,
+        "store": request.store,
+        "top_logprobs": 0,
+    }
+    if status in ("completed", "incomplete"):
+        body["completed_at"] = meta.created
+    if status == "incomplete":
+        body["incomplete_details"] = {"reason": "max_output_tokens"}
+    if usage is not None:
+        body["usage"] = usage
+    if error is not None:
+        body["error"] = error
+    return dict(sorted(body.items()))
+
+
+def dumps(value: Any) -> str:
+    """JSON as the service writes it here: compact, keys sorted."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
+    """The flat body every refused Responses call gets (request_id first, as captured)."""
+    return {"request_id": request_id, "code": error.kind.code, "message": error.message}
+
+
+def not_found_body(error: ApiError) -> dict[str, Any]:
+    """GET or DELETE of an unknown id: the nested form the documentation gives."""
+    return {"error": {"message": error.message, "type": error.kind.code}}
+
+
+def deleted_body(ident: str) -> dict[str, Any]:
+    return {"deleted": True, "id": ident}
+
+
+# ---- streaming ----------------------------------------------------------------------------
+
+
+class Stream:
+    """The frames of one streamed response, numbered as they are written."""
+
+    def __init__(self) -> None:
+        self.sequence = 0
+
+    def encode(self, kind: str, data: dict[str, Any]) -> bytes:
+        payload = dumps({**data, "sequence_number": self.sequence, "type": kind})
+        return (
+            f"id:{self.sequence + 1}\nevent:{kind}\n:HTTP_STATUS/200\ndata:{payload}\n\n".encode()
+        )
+
+    def frame(self, kind: str, data: dict[str, Any]) -> Iterator[bytes]:
+        """One frame; it counts once the writer comes back for the next, i.e. once it was
+        sent, so an error frame after a stream fault takes the number of the unsent one."""
+        yield self.encode(kind, data)
+        self.sequence += 1
+
+    def failed(
+        self, error: ApiError, request: ResponsesRequest | None, meta: ResponseMeta
+    ) -> bytes:
+        """`response.failed`: how a stream ends in error, before or after it started."""
+        failure = {"code": error.kind.code, "message": error.message}
+        if request is None:
+            response = {
+                "created_at": meta.created,
+                "error": failure,
+                "id": response_id(meta.request_id),
+                "model": meta.model,
+                "object": "response",
+                "output": [],
+                "status": "failed",
+            }
+        else:
+            response = response_body(request, meta, [], "failed", None, failure)
+        return self.encode("response.failed", {"response": response})
+
+    def frames(
+        self,
+        request: ResponsesRequest,
+        meta: ResponseMeta,
+        result: ChatResult,
+        runs: tuple[ToolRun, ...],
+        final: dict[str, Any],
+    ) -> Iterator[bytes]:
+        """Every frame of a streamed response; `final` is the finished response object."""
+        yield from self.frame(
+            "response.created",
+            {"response": response_body(request, meta, [], "queued", None)},
+        )
+        yield from self.frame(
+            "response.in_progress",
+            {"response": response_body(request, meta, [], "in_progress", None)},
+        )
+        choice = result.choices[0]
+        for index, item in enumerate(final["output"]):
+            yield from self._item(index, item, choice, runs)
+        kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+        yield from self.frame(kind, {"response": final})
+
+    def _item(
+        self, index: int, item: dict[str, Any], choice: Completion, runs: tuple[ToolRun, ...]
+    ) -> Iterator[bytes]:
+        kind = item["type"]
+        at = {"item_id": item["id"], "output_index": index}
+        if kind == "reasoning":
+            yield from self._added(index, {**item, "summary": []})
+            for piece in choice.reasoning_pieces:
+                yield from self.frame("response.reasoning_text.delta", {**at, "delta": piece})
+            yield from self.frame("response.reasoning_text.done", {**at, "text": choice.reasoning})
+        elif kind == "message":
+            yield from self._added(index, {**item, "content": [], "status": "in_progress"})
+            part: dict[str, Any] = {
+                "annotations": [],
+                "logprobs": None,
+                "text": "",
+                "type": "output_text",
+            }
+            at = {**at, "content_index": 0}
+            yield from self.frame("response.content_part.added", {**at, "part": part})
+            for piece in choice.text_pieces:
+                yield from self.frame(
+                    "response.output_text.delta", {**at, "delta": piece, "logprobs": []}
+                )
+            yield from self.frame(
+                "response.output_text.done", {**at, "logprobs": [], "text": choice.text}
+            )
+            yield from self.frame(
+                "response.content_part.done", {**at, "part": {**part, "text": choice.text}}
+            )
+        elif kind == "function_call":
+            yield from self._added(index, {**item, "arguments": "", "status": "in_progress"})
+            arguments = item["arguments"]
+            for start in range(0, len(arguments), ARGUMENT_FRAGMENT):
+                delta = arguments[start : start + ARGUMENT_FRAGMENT]
+                yield from self.frame(
+                    "response.function_call_arguments.delta", {**at, "delta": delta}
+                )
+            yield from self.frame(
+                "response.function_call_arguments.done", {**at, "arguments": arguments}
+            )
+        else:  # a built-in tool call
+            run = next(r for r in runs if f"{r.kind}_call" == kind)
+            yield from self._added(index, _tool_item(run, item["id"], done=False))
+            phases = {
+                "web_search_call": ("in_progress", "searching", "completed"),
+                "code_interpreter_call": ("in_progress", "interpreting", "completed"),
+            }.get(kind, ())
+            for phase in phases:
+                yield from self.frame(f"response.{kind}.{phase}", at)
+        yield from self.frame("response.output_item.done", {"item": item, "output_index": index})
+
+    def _added(self, index: int, item: dict[str, Any]) -> Iterator[bytes]:
+        return self.frame("response.output_item.added", {"item": item, "output_index": index})
