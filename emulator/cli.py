@@ -28,6 +28,7 @@ from emulator.config import (
     load_scenario,
     scenario_names,
 )
+from emulator.engine.types import TOOL_POLICIES
 from emulator.plan.clock import parse_instant
 from emulator.runtime import RUNTIME, Runtime
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
@@ -84,6 +85,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="keep the plan in this SQLite file and continue it on restart (default: in memory)",
     )
     parser.add_argument(
+        "--tool-calls",
+        choices=TOOL_POLICIES,
+        default=sup,
+        help="when the fake model calls a tool unasked: named (the prompt names the tool; the "
+        "default) or always (on every user turn, for tool round-trip tests)",
+    )
+    parser.add_argument(
         "--accept-x-api-key",
         action="store_true",
         default=sup,
@@ -99,6 +107,7 @@ def config_from(args: argparse.Namespace) -> Config:
         seed=getattr(args, "seed", None),
         clock=getattr(args, "clock", None),
         accept_x_api_key=getattr(args, "accept_x_api_key", None),
+        tool_calls=getattr(args, "tool_calls", None),
         state_file=getattr(args, "state", None),
     )
     if config.clock:

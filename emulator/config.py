@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from emulator.engine.types import ToolPolicy
 from emulator.scenarios.build import rulebook_from
 from emulator.scenarios.rules import Rule
 from emulator.scenarios.schema import ScenarioError, validate
@@ -45,6 +46,8 @@ class Config:
     clock: str | None = None  # ISO-8601 instant to freeze the clock at; None for real time
     accept_x_api_key: bool = False
     context_cache: bool = True  # report repeated prompt prefixes as cached tokens (§7)
+    # When the fake model calls a tool unforced: "named" (the user names it) or "always".
+    tool_calls: ToolPolicy = "named"
     seats: tuple[SeatConfig, ...] = field(default_factory=lambda: (SeatConfig("alice"),))
     packs: tuple[PackConfig, ...] = ()
     subscription_start: str | None = None  # ISO instant; None: the clock's day at start-up
@@ -139,6 +142,7 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         clock=_instant(raw.get("clock")),
         accept_x_api_key=bool(raw.get("accept_x_api_key", False)),
         context_cache=bool(raw.get("context_cache", True)),
+        tool_calls=raw.get("tool_calls", "named"),
         seats=seats or Config().seats,
         packs=packs,
         subscription_start=_instant(subscription.get("start")),

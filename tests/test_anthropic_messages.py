@@ -720,7 +720,9 @@ def test_stream_helper_parses_tool_input(claude: anthropic.Anthropic) -> None:
 
 def test_tool_round_trip_ends_in_a_text_answer(claude: anthropic.Anthropic) -> None:
     """tool_use -> tool_result -> a text answer with end_turn (thinking blocks sent back too)."""
-    history: list[dict[str, Any]] = [{"role": "user", "content": "What's the weather in Rome?"}]
+    history: list[dict[str, Any]] = [
+        {"role": "user", "content": "Use get_weather: what's the weather in Rome?"}
+    ]
     first = claude.messages.create(
         model="MiniMax-M2.5", max_tokens=2000, tools=[WEATHER_TOOL], messages=history
     )

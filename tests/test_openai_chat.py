@@ -638,14 +638,17 @@ def test_streamed_reasoning_deltas(frozen_emulator: RunningEmulator) -> None:
 
 
 def test_auto_tool_call_has_a_call_id_and_schema_valid_arguments(
-    frozen_oai: openai.OpenAI,
+    emulator_factory: Callable[..., RunningEmulator],
 ) -> None:
-    """With tools and `tool_choice` auto the model calls a tool: `call_` + 24 hex id, finish
-    reason `tool_calls`, and arguments that satisfy the tool's schema for many conversations."""
+    """With `tool_calls: always` (the scenario setting) and `tool_choice` auto the model calls a
+    tool on every user turn: `call_` + 24 hex id, finish reason `tool_calls`, and arguments that
+    satisfy the tool's schema for many conversations, both tools among them."""
+    always = emulator_factory(clock=FROZEN_AT, tool_calls="always")
+    client = openai.OpenAI(**always.openai_kwargs(max_retries=0))
     schemas = {tool["function"]["name"]: tool["function"]["parameters"] for tool in TOOLS}
     called: set[str] = set()
     for seed in range(24):
-        reply = frozen_oai.chat.completions.create(
+        reply = client.chat.completions.create(
             model="deepseek-v3.2",
             messages=[{"role": "user", "content": "Plan a weekend away."}],
             tools=TOOLS,  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,21 +69,64 @@ def run_claude(
     return result
 
 
+def tool_uses(home: Path) -> list[dict[str, Any]]:
+    """The tool_use blocks of every Claude Code session transcript under `home`."""
+    blocks: list[dict[str, Any]] = []
+    for transcript in (home / ".claude" / "projects").glob("*/*.jsonl"):
+        for line in transcript.read_text("utf-8").splitlines():
+            message = json.loads(line).get("message")
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, list):
+                blocks += [
+                    b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"
+                ]
+    return blocks
+
+
 def test_claude_code_completes_a_turn_with_a_tool_round_trip(
     claude_code: Path, token_plan_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     """Claude Code sends ~50 KB bodies with a dozen tools, adaptive thinking, beta headers,
-    `?beta=true`, `context_management`, system entries in `messages`: the emulator answers with
-    a tool call, Claude Code runs the tool, sends the result, and gets the final text."""
+    `?beta=true`, `context_management`, system entries in `messages`: asked to use its Bash
+    tool, the emulator answers with a Bash call, Claude Code runs it, sends the result, and gets
+    the final text. The command it ran is a harmless `echo`, and nothing else was touched."""
     env = {
         "ANTHROPIC_BASE_URL": token_plan_emulator.anthropic_base_url,
         "ANTHROPIC_AUTH_TOKEN": token_plan_emulator.api_key,
         "ANTHROPIC_MODEL": "qwen3.6-plus",
         "ANTHROPIC_SMALL_FAST_MODEL": "qwen3.6-plus",
     }
-    result = run_claude(claude_code, env, "List the files in this directory.", tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    prompt = "Use the Bash tool to list the files in this directory."
+    result = run_claude(claude_code, env, prompt, tmp_path)
     assert result["is_error"] is False, result
     assert result["subtype"] == "success"
     assert result["stop_reason"] == "end_turn"
     assert isinstance(result["num_turns"], int) and result["num_turns"] >= 2  # tool call, then text
     assert isinstance(result["result"], str) and result["result"]
+
+    [call] = tool_uses(tmp_path / "home")
+    assert call["name"] == "Bash"
+    assert call["input"]["command"].startswith("echo ")
+    strings = [v for v in call["input"].values() if isinstance(v, str)]
+    assert not [v for v in strings if v.startswith("/") or ".." in v]
+    # The echo wrote nothing: only Claude Code's own home appeared in its working directory.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "home"])
+
+
+def test_claude_code_says_hi_without_calling_a_tool(
+    claude_code: Path, token_plan_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """A prompt that names no tool is answered in text: Claude Code's dozen tools (Bash, Write,
+    Edit, ...) are offered, and none is called, so an agent that auto-approves runs nothing."""
+    env = {
+        "ANTHROPIC_BASE_URL": token_plan_emulator.anthropic_base_url,
+        "ANTHROPIC_AUTH_TOKEN": token_plan_emulator.api_key,
+        "ANTHROPIC_MODEL": "qwen3.6-plus",
+        "ANTHROPIC_SMALL_FAST_MODEL": "qwen3.6-plus",
+    }
+    result = run_claude(claude_code, env, "Say hi", tmp_path)
+    assert result["is_error"] is False, result
+    assert result["num_turns"] == 1
+    assert isinstance(result["result"], str) and result["result"]
+    assert tool_uses(tmp_path / "home") == []

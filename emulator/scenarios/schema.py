@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from emulator.catalog import default_catalog, error_kinds
+from emulator.engine.types import TOOL_POLICIES
 from emulator.plan.clock import parse_instant
 from emulator.scenarios.faults import GATEWAY_BODIES
 
@@ -209,6 +210,7 @@ SCENARIO = mapping(
         "clock": Field(instant),
         "accept_x_api_key": Field(BOOL),
         "context_cache": Field(BOOL),
+        "tool_calls": Field(one_of(*TOOL_POLICIES)),
         "subscription": mapping({"start": Field(instant), "months": Field(at_least(1, int))}),
         "seats": listing(
             mapping(
