@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from emulator.catalog import Catalog, default_catalog
+from emulator.catalog import Catalog, base_catalog
 from emulator.config import Config
 from emulator.engine.cache import ContextCache
 from emulator.engine.gallery import Gallery
@@ -39,6 +39,11 @@ def build_accounts(config: Config, clock: Clock, seeds: Seeds) -> Accounts:
         ledger.buy_pack().used = round(pack_config.used * MICRO)
     coding_plan = CodingPlan(clock, plan_key(seeds, "coding-plan"), config.coding_plan_tier, start)
     return Accounts(ledger, coding_plan, payg_key(seeds))
+
+
+def catalog_of(config: Config) -> Catalog:
+    """The models a scenario serves: its catalogue, with its `models` and `rates` applied."""
+    return base_catalog(config.catalog).with_models(config.models).with_rates(config.rates)
 
 
 def payg_key(seeds: Seeds) -> str:
@@ -83,7 +88,7 @@ class Runtime:
             saved.clock,
             seeds,
             Engine(seeds),
-            default_catalog().with_rates(config.rates),
+            catalog_of(config),
             accounts,
             saved.journal,
             store=store,
@@ -102,7 +107,7 @@ class Runtime:
             clock,
             seeds,
             Engine(seeds),
-            default_catalog().with_rates(config.rates),
+            catalog_of(config),
             accounts,
             Journal(),
             rules=rules,
@@ -123,6 +128,7 @@ class Runtime:
         file)."""
         fresh = Runtime.fresh(self.config)
         self.seeds, self.clock, self.engine = fresh.seeds, fresh.clock, fresh.engine
+        self.catalog = fresh.catalog
         self.accounts, self.rules = fresh.accounts, fresh.rules
         self.journal, self.requests_seen = fresh.journal, 0
         self.cache.clear()
