@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from emulator.catalog import CatalogName
 from emulator.engine.types import ToolPolicy
 from emulator.scenarios.build import rulebook_from
 from emulator.scenarios.rules import Rule
@@ -57,6 +58,9 @@ class Config:
     admin_anywhere: bool = False  # serve /_emulator/ to non-loopback clients too
     scenario: str = "default"
     description: str = ""
+    catalog: CatalogName = "current"  # the model list: today's, or the launch-era one
+    # Models the scenario adds, changes ({field: value}) or withdraws (None), over `catalog`.
+    models: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     # Credit rates overriding the catalogue's, per model: {input, cached, output} per million
     # tokens, or {per_image}; the unpublished ones are assumptions (docs/fidelity.md).
     rates: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -150,6 +154,11 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         coding_plan_tier=str((raw.get("coding_plan") or {}).get("tier", "pro")),
         scenario=name,
         description=str(raw.get("description", "")),
+        catalog=cast(CatalogName, raw.get("catalog", "current")),
+        models={
+            model: None if given is None else dict(given)
+            for model, given in (raw.get("models") or {}).items()
+        },
         rates={model: dict(given) for model, given in (raw.get("rates") or {}).items()},
         rules=book.rules,
         initial_state=book.initial_state,

@@ -28,11 +28,23 @@ from emulator.server import OPENAI_BASE
 from tests.conftest import FROZEN_AT, FROZEN_EPOCH
 
 HELLO = [{"role": "user", "content": "Hello"}]
-CATALOGUE = {
+CATALOGUE = {  # the current catalogue (docs/fidelity.md, "Model catalogue")
+    "qwen3.8-max",
+    "qwen3.8-max-preview",
+    "qwen3.7-max",
+    "qwen3.7-plus",
     "qwen3.6-plus",
+    "qwen3.6-flash",
+    "deepseek-v4-pro",
+    "deepseek-v4-flash",
+    "deepseek-v3.2",
+    "kimi-k2.7-code",
+    "kimi-k2.6",
+    "kimi-k2.5",
+    "glm-5.2",
+    "glm-5.1",
     "glm-5",
     "MiniMax-M2.5",
-    "deepseek-v3.2",
     "qwen-image-2.0",
     "qwen-image-2.0-pro",
     "wan2.7-image",
@@ -1042,10 +1054,16 @@ def test_max_tokens_caps_only_the_answer_when_thinking(oai: openai.OpenAI) -> No
 
 @pytest.mark.parametrize(
     ("model", "limit"),
-    [("qwen3.6-plus", 65536), ("deepseek-v3.2", 65536), ("glm-5", 16384), ("MiniMax-M2.5", 32768)],
+    [
+        ("qwen3.6-plus", 131072),
+        ("deepseek-v3.2", 65536),
+        ("glm-5", 131072),
+        ("MiniMax-M2.5", 32768),
+    ],
 )
 def test_max_tokens_above_the_model_max(oai: openai.OpenAI, model: str, limit: int) -> None:
-    """`max_tokens` must be in [1, the model's max output]."""
+    """`max_tokens` must be in [1, the model's max_tokens_limit]: its documented max output, or
+    (qwen3.6-plus, glm-5) an assumed bound that takes the tools' defaults."""
     for value in (limit + 1, 0):
         error = bad_request(
             lambda value=value: oai.chat.completions.create(
@@ -1212,7 +1230,7 @@ def test_raw_models_list_shape(frozen_emulator: RunningEmulator) -> None:
 
 
 def test_sdk_lists_all_catalogue_models(oai: openai.OpenAI) -> None:
-    """`client.models.list()` yields all 8 launch models, text and image."""
+    """`client.models.list()` yields all 20 models of the current catalogue, text and image."""
     models = list(oai.models.list())
     assert {model.id for model in models} == CATALOGUE
     assert all(model.owned_by == "system" for model in models)
