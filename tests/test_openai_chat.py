@@ -26,30 +26,11 @@ from emulator.engine import tokens
 from emulator.harness import RunningEmulator
 from emulator.server import OPENAI_BASE
 from tests.conftest import FROZEN_AT, FROZEN_EPOCH
+from tests.test_model_catalog import CURRENT
 
 HELLO = [{"role": "user", "content": "Hello"}]
-CATALOGUE = {  # the current catalogue (docs/fidelity.md, "Model catalogue")
-    "qwen3.8-max",
-    "qwen3.8-max-preview",
-    "qwen3.7-max",
-    "qwen3.7-plus",
-    "qwen3.6-plus",
-    "qwen3.6-flash",
-    "deepseek-v4-pro",
-    "deepseek-v4-flash",
-    "deepseek-v3.2",
-    "kimi-k2.7-code",
-    "kimi-k2.6",
-    "kimi-k2.5",
-    "glm-5.2",
-    "glm-5.1",
-    "glm-5",
-    "MiniMax-M2.5",
-    "qwen-image-2.0",
-    "qwen-image-2.0-pro",
-    "wan2.7-image",
-    "wan2.7-image-pro",
-}
+# the current catalogue (docs/fidelity.md, "Model catalogue") and the image models
+CATALOGUE = {*CURRENT, "qwen-image-2.0", "qwen-image-2.0-pro", "wan2.7-image", "wan2.7-image-pro"}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 CALL_ID = re.compile(r"^call_[0-9a-f]{24}$")
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")

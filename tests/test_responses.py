@@ -98,13 +98,10 @@ def events(raw: bytes) -> list[tuple[int, str, dict[str, Any]]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def frozen() -> Any:
-    from emulator.harness import start_emulator
-
-    emulator = start_emulator(Config(clock=CLOCK))
-    yield emulator
-    emulator.stop()
+@pytest.fixture
+def frozen(frozen_emulator: RunningEmulator) -> RunningEmulator:
+    """The session's emulator with a frozen clock (tests/conftest.py), at CLOCK."""
+    return frozen_emulator
 
 
 @pytest.fixture
