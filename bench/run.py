@@ -195,6 +195,8 @@ def main() -> None:
     ant = f"http://127.0.0.1:{emu_port}/apps/anthropic/v1/messages"
     base = {"model": "qwen3.6-plus", "messages": say, "enable_thinking": False}
     anth = {"model": "qwen3.6-plus", "messages": say, "max_tokens": 512}
+    resp = f"http://127.0.0.1:{emu_port}/compatible-mode/v1/responses"
+    said = {"model": "qwen3.6-plus", "input": say[0]["content"], "enable_thinking": False}
     s, c = args.seconds, args.concurrency
     try:
         stateful_url = f"http://127.0.0.1:{stateful_port}/compatible-mode/v1/chat/completions"
@@ -207,6 +209,8 @@ def main() -> None:
             "openai chat, streaming": (emulator, oai, {**base, "stream": True}, auth),
             "anthropic messages, non-streaming": (emulator, ant, anth, auth),
             "anthropic messages, streaming": (emulator, ant, {**anth, "stream": True}, auth),
+            "openai responses, non-streaming": (emulator, resp, said, auth),
+            "openai responses, streaming": (emulator, resp, {**said, "stream": True}, auth),
         }
         results: dict[str, Figures] = {}
         for _, url, body, headers in runs.values():

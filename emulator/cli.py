@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator import __version__
+from emulator.catalog import CATALOGS
 from emulator.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -28,6 +29,7 @@ from emulator.config import (
     load_scenario,
     scenario_names,
 )
+from emulator.engine.types import TOOL_POLICIES
 from emulator.plan.clock import parse_instant
 from emulator.runtime import RUNTIME, Runtime
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
@@ -78,10 +80,23 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default=sup, help="scenario name (default: default)")
     parser.add_argument("--scenarios", type=Path, default=sup, help="a scenarios YAML file")
     parser.add_argument(
+        "--catalog",
+        choices=CATALOGS,
+        default=sup,
+        help="the model list: current (default) or launch, the launch-era list of the FAQ",
+    )
+    parser.add_argument(
         "--state",
         metavar="FILE",
         default=sup,
         help="keep the plan in this SQLite file and continue it on restart (default: in memory)",
+    )
+    parser.add_argument(
+        "--tool-calls",
+        choices=TOOL_POLICIES,
+        default=sup,
+        help="when the fake model calls a tool unasked: named (the prompt names the tool; the "
+        "default) or always (on every user turn, for tool round-trip tests)",
     )
     parser.add_argument(
         "--accept-x-api-key",
@@ -98,7 +113,9 @@ def config_from(args: argparse.Namespace) -> Config:
         port=getattr(args, "port", None),
         seed=getattr(args, "seed", None),
         clock=getattr(args, "clock", None),
+        catalog=getattr(args, "catalog", None),
         accept_x_api_key=getattr(args, "accept_x_api_key", None),
+        tool_calls=getattr(args, "tool_calls", None),
         state_file=getattr(args, "state", None),
     )
     if config.clock:
@@ -125,7 +142,8 @@ def banner(runtime: Runtime, root: str) -> str:
     )
     lines = [
         f"token-plan-emulator {__version__} listening on {root}",
-        f"  scenario {config.scenario!r}, seed {config.seed}, clock {clock}",
+        f"  scenario {config.scenario!r}, {config.catalog} catalogue, seed {config.seed}, "
+        f"clock {clock}",
         f"  OpenAI-compatible base URL     {root}{OPENAI_BASE}",
         f"  Anthropic-compatible base URL  {root}{ANTHROPIC_BASE}",
         f"  Health                         {root}/_emulator/health",

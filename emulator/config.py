@@ -9,8 +9,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from emulator.catalog import CatalogName
+from emulator.engine.types import ToolPolicy
 from emulator.scenarios.build import rulebook_from
 from emulator.scenarios.rules import Rule
 from emulator.scenarios.schema import ScenarioError, validate
@@ -45,6 +47,8 @@ class Config:
     clock: str | None = None  # ISO-8601 instant to freeze the clock at; None for real time
     accept_x_api_key: bool = False
     context_cache: bool = True  # report repeated prompt prefixes as cached tokens (§7)
+    # When the fake model calls a tool unforced: "named" (the user names it) or "always".
+    tool_calls: ToolPolicy = "named"
     seats: tuple[SeatConfig, ...] = field(default_factory=lambda: (SeatConfig("alice"),))
     packs: tuple[PackConfig, ...] = ()
     subscription_start: str | None = None  # ISO instant; None: the clock's day at start-up
@@ -54,6 +58,9 @@ class Config:
     admin_anywhere: bool = False  # serve /_emulator/ to non-loopback clients too
     scenario: str = "default"
     description: str = ""
+    catalog: CatalogName = "current"  # the model list: today's, or the launch-era one
+    # Models the scenario adds, changes ({field: value}) or withdraws (None), over `catalog`.
+    models: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     # Credit rates overriding the catalogue's, per model: {input, cached, output} per million
     # tokens, or {per_image}; the unpublished ones are assumptions (docs/fidelity.md).
     rates: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -139,6 +146,7 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         clock=_instant(raw.get("clock")),
         accept_x_api_key=bool(raw.get("accept_x_api_key", False)),
         context_cache=bool(raw.get("context_cache", True)),
+        tool_calls=raw.get("tool_calls", "named"),
         seats=seats or Config().seats,
         packs=packs,
         subscription_start=_instant(subscription.get("start")),
@@ -146,6 +154,11 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         coding_plan_tier=str((raw.get("coding_plan") or {}).get("tier", "pro")),
         scenario=name,
         description=str(raw.get("description", "")),
+        catalog=cast(CatalogName, raw.get("catalog", "current")),
+        models={
+            model: None if given is None else dict(given)
+            for model, given in (raw.get("models") or {}).items()
+        },
         rates={model: dict(given) for model, given in (raw.get("rates") or {}).items()},
         rules=book.rules,
         initial_state=book.initial_state,

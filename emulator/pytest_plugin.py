@@ -1,7 +1,8 @@
 """pytest fixtures for tool test suites (registered through the `pytest11` entry point).
 
 `token_plan`: a handle on the session's emulator, reset to a scenario's start before each test
-    (choose it with `@pytest.mark.token_plan(scenario=..., seed=..., clock=...)`); see
+    (choose it with `@pytest.mark.token_plan(scenario=..., seed=..., clock=...,
+    catalog="launch")`); see
     `emulator.testing.TokenPlan` and its `admin`.
 `token_plan_emulator`: one emulator for the whole session (one per xdist worker), on the
     default scenario and the embedded catalogue.
@@ -22,8 +23,9 @@ from emulator.testing import Servers, TokenPlan, Wanted
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "token_plan(scenario='default', seed=None, clock=None, scenarios_file=None): "
-        "the scenario, seed and clock the `token_plan` fixture starts the test from",
+        "token_plan(scenario='default', seed=None, clock=None, scenarios_file=None, "
+        "catalog=None): the scenario, seed, clock and model list (launch or current) the "
+        "`token_plan` fixture starts the test from",
     )
 
 

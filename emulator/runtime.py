@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from emulator.catalog import Catalog, default_catalog
+from emulator.catalog import Catalog, base_catalog
 from emulator.config import Config
 from emulator.engine.cache import ContextCache
 from emulator.engine.gallery import Gallery
@@ -40,6 +40,11 @@ def build_accounts(config: Config, clock: Clock, seeds: Seeds) -> Accounts:
         ledger.buy_pack().used = round(pack_config.used * MICRO)
     coding_plan = CodingPlan(clock, plan_key(seeds, "coding-plan"), config.coding_plan_tier, start)
     return Accounts(ledger, coding_plan, payg_key(seeds))
+
+
+def catalog_of(config: Config) -> Catalog:
+    """The models a scenario serves: its catalogue, with its `models` and `rates` applied."""
+    return base_catalog(config.catalog).with_models(config.models).with_rates(config.rates)
 
 
 def payg_key(seeds: Seeds) -> str:
@@ -84,8 +89,8 @@ class Runtime:
             config,
             saved.clock,
             seeds,
-            Engine(seeds),
-            default_catalog().with_rates(config.rates),
+            Engine(seeds, config.tool_calls),
+            catalog_of(config),
             accounts,
             saved.journal,
             store=store,
@@ -103,8 +108,8 @@ class Runtime:
             config,
             clock,
             seeds,
-            Engine(seeds),
-            default_catalog().with_rates(config.rates),
+            Engine(seeds, config.tool_calls),
+            catalog_of(config),
             accounts,
             Journal(),
             rules=rules,
@@ -125,6 +130,7 @@ class Runtime:
         file)."""
         fresh = Runtime.fresh(self.config)
         self.seeds, self.clock, self.engine = fresh.seeds, fresh.clock, fresh.engine
+        self.catalog = fresh.catalog
         self.accounts, self.rules = fresh.accounts, fresh.rules
         self.journal, self.requests_seen = fresh.journal, 0
         self.cache.clear()

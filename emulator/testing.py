@@ -148,11 +148,17 @@ class Admin:
         return names
 
     def switch(
-        self, name: str, seed: int | None = None, clock: str | None = None
+        self,
+        name: str,
+        seed: int | None = None,
+        clock: str | None = None,
+        catalog: str | None = None,
     ) -> dict[str, Any]:
-        """Serve another scenario of the same file from its start; the new state."""
+        """Serve another scenario of the same file from its start (on the `launch` or
+        `current` model list if `catalog` is given); the new state."""
         body: dict[str, Any] = {"name": name}
-        body.update({k: v for k, v in (("seed", seed), ("clock", clock)) if v is not None})
+        given = (("seed", seed), ("clock", clock), ("catalog", catalog))
+        body.update({k: v for k, v in given if v is not None})
         state: dict[str, Any] = self.post("/scenario", body)
         return state
 
@@ -190,6 +196,7 @@ class Wanted:
     seed: int | None = None
     clock: str | None = None
     scenarios_file: str | None = None
+    catalog: str | None = None  # "launch" or "current": overrides the scenario's `catalog`
 
     @classmethod
     def from_marks(cls, marks: list[tuple[tuple[Any, ...], dict[str, Any]]], here: Path) -> Wanted:
@@ -201,9 +208,10 @@ class Wanted:
             given = {**({"scenario": args[0]} if args else {}), **kwargs}
             unknown = set(given) - known
             if unknown or len(args) > 1:
+                wrong = ", ".join(sorted(unknown)) or "more than one positional argument"
                 raise TypeError(
-                    f"@pytest.mark.token_plan takes scenario, seed, clock and scenarios_file; "
-                    f"not {', '.join(sorted(unknown)) or 'more than one positional argument'}"
+                    "@pytest.mark.token_plan takes scenario, seed, clock, scenarios_file and "
+                    f"catalog; not {wrong}"
                 )
             for name, value in given.items():
                 chosen.setdefault(name, value)
@@ -233,7 +241,7 @@ class Servers:
         before."""
         server = self.server(wanted.scenarios_file)
         admin = Admin(server.url)
-        state = admin.switch(wanted.scenario, wanted.seed, wanted.clock)
+        state = admin.switch(wanted.scenario, wanted.seed, wanted.clock, wanted.catalog)
         return TokenPlan(server.url, admin, state)
 
     def close(self, plan: TokenPlan) -> None:

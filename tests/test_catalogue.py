@@ -18,7 +18,7 @@ import anthropic
 import openai
 import pytest
 
-from emulator.catalog import default_catalog
+from emulator.catalog import base_catalog, default_catalog
 from emulator.config import load_scenario, scenario_names
 from emulator.harness import RunningEmulator
 from tests.admin_api import Admin, anthropic_client, credits, openai_client
@@ -328,6 +328,31 @@ def stream_cut(emulator: RunningEmulator) -> None:
     assert message(anthropic_client(emulator))
 
 
+def launch_catalogue(emulator: RunningEmulator) -> None:
+    """The launch-era list: the four launch text models answer, later ones are 404 on both
+    protocols (no rule answers: the catalogue does), GET /models lists the launch list."""
+    Refused(
+        404,
+        openai.NotFoundError,
+        anthropic.NotFoundError,
+        "model_not_found",
+        "invalid_request_error",
+        "not_found_error",
+        NOT_FOUND,
+        None,
+        openai_models=("qwen3.7-plus", "deepseek-v4-pro", "glm-5.1"),
+        anthropic_models=("qwen3.7-plus", "kimi-k2.6"),
+    )(emulator)
+    for model in base_catalog("launch").text_models:
+        assert chat(openai_client(emulator), model)
+    assert message(anthropic_client(emulator), "qwen3.6-plus")
+    listed = {model.id for model in openai_client(emulator).models.list()}
+    assert listed == {
+        *("qwen3.6-plus", "glm-5", "MiniMax-M2.5", "deepseek-v3.2"),
+        *("qwen-image-2.0", "qwen-image-2.0-pro", "wan2.7-image", "wan2.7-image-pro"),
+    }
+
+
 Outcome = Callable[[RunningEmulator], None]
 
 EXPECTED: dict[str, Outcome] = {
@@ -370,6 +395,7 @@ EXPECTED: dict[str, Outcome] = {
         openai_models=tuple(TEXT_MODELS),
         anthropic_models=tuple(ANTHROPIC_MODELS),
     ),
+    "launch-catalogue": launch_catalogue,
     "image-model-on-text-endpoint": Refused(
         404,
         openai.NotFoundError,

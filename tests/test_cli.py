@@ -239,6 +239,25 @@ def test_accept_x_api_key_flag() -> None:
             assert json.loads(response.read())["object"] == "list"
 
 
+@pytest.mark.parametrize(("flag", "calls"), [([], False), (["--tool-calls", "always"], True)])
+def test_tool_calls_flag(flag: list[str], calls: bool) -> None:
+    """`--tool-calls always` makes the fake model call a tool on a prompt that names none."""
+    body = {
+        "model": "glm-5",
+        "messages": [{"role": "user", "content": "Say hi"}],
+        "tools": [{"type": "function", "function": {"name": "bash", "parameters": {}}}],
+    }
+    with cli_server(*flag) as running:
+        request = urllib.request.Request(
+            running.url + "/compatible-mode/v1/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {running.key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            [choice] = json.loads(response.read())["choices"]
+    assert (choice["finish_reason"] == "tool_calls") is calls
+
+
 def test_cold_start_under_three_seconds() -> None:
     """Process launch to a healthy answer: asserted under 3 s (the target is 1 s)."""
     with cli_server() as running:

@@ -682,7 +682,7 @@ def test_anthropic_bad_request_with_stream(
     body = {**ANTHROPIC_BODY, "stream": True, "max_tokens": -5}
     reply = send(token_plan_emulator, "POST", MESSAGES, body, bearer(key))
     assert_anthropic_error(
-        reply, 400, "invalid_request_error", INVALID + "Range of max_tokens should be [1, 16384]"
+        reply, 400, "invalid_request_error", INVALID + "Range of max_tokens should be [1, 131072]"
     )
 
 
@@ -723,7 +723,7 @@ def test_anthropic_sdk_bad_request(claude: anthropic.Anthropic) -> None:
         "type": "error",
         "error": {
             "type": "invalid_request_error",
-            "message": INVALID + "Range of max_tokens should be [1, 16384]",
+            "message": INVALID + "Range of max_tokens should be [1, 131072]",
         },
         "request_id": error.response.headers["x-request-id"],
     }

@@ -26,18 +26,11 @@ from emulator.engine import tokens
 from emulator.harness import RunningEmulator
 from emulator.server import OPENAI_BASE
 from tests.conftest import FROZEN_AT, FROZEN_EPOCH
+from tests.test_model_catalog import CURRENT
 
 HELLO = [{"role": "user", "content": "Hello"}]
-CATALOGUE = {
-    "qwen3.6-plus",
-    "glm-5",
-    "MiniMax-M2.5",
-    "deepseek-v3.2",
-    "qwen-image-2.0",
-    "qwen-image-2.0-pro",
-    "wan2.7-image",
-    "wan2.7-image-pro",
-}
+# the current catalogue (docs/fidelity.md, "Model catalogue") and the image models
+CATALOGUE = {*CURRENT, "qwen-image-2.0", "qwen-image-2.0-pro", "wan2.7-image", "wan2.7-image-pro"}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 CALL_ID = re.compile(r"^call_[0-9a-f]{24}$")
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
@@ -638,14 +631,17 @@ def test_streamed_reasoning_deltas(frozen_emulator: RunningEmulator) -> None:
 
 
 def test_auto_tool_call_has_a_call_id_and_schema_valid_arguments(
-    frozen_oai: openai.OpenAI,
+    emulator_factory: Callable[..., RunningEmulator],
 ) -> None:
-    """With tools and `tool_choice` auto the model calls a tool: `call_` + 24 hex id, finish
-    reason `tool_calls`, and arguments that satisfy the tool's schema for many conversations."""
+    """With `tool_calls: always` (the scenario setting) and `tool_choice` auto the model calls a
+    tool on every user turn: `call_` + 24 hex id, finish reason `tool_calls`, and arguments that
+    satisfy the tool's schema for many conversations, both tools among them."""
+    always = emulator_factory(clock=FROZEN_AT, tool_calls="always")
+    client = openai.OpenAI(**always.openai_kwargs(max_retries=0))
     schemas = {tool["function"]["name"]: tool["function"]["parameters"] for tool in TOOLS}
     called: set[str] = set()
     for seed in range(24):
-        reply = frozen_oai.chat.completions.create(
+        reply = client.chat.completions.create(
             model="deepseek-v3.2",
             messages=[{"role": "user", "content": "Plan a weekend away."}],
             tools=TOOLS,  # type: ignore[arg-type]
@@ -1039,10 +1035,16 @@ def test_max_tokens_caps_only_the_answer_when_thinking(oai: openai.OpenAI) -> No
 
 @pytest.mark.parametrize(
     ("model", "limit"),
-    [("qwen3.6-plus", 65536), ("deepseek-v3.2", 65536), ("glm-5", 16384), ("MiniMax-M2.5", 32768)],
+    [
+        ("qwen3.6-plus", 131072),
+        ("deepseek-v3.2", 65536),
+        ("glm-5", 131072),
+        ("MiniMax-M2.5", 32768),
+    ],
 )
 def test_max_tokens_above_the_model_max(oai: openai.OpenAI, model: str, limit: int) -> None:
-    """`max_tokens` must be in [1, the model's max output]."""
+    """`max_tokens` must be in [1, the model's max_tokens_limit]: its documented max output, or
+    (qwen3.6-plus, glm-5) an assumed bound that takes the tools' defaults."""
     for value in (limit + 1, 0):
         error = bad_request(
             lambda value=value: oai.chat.completions.create(
@@ -1209,7 +1211,7 @@ def test_raw_models_list_shape(frozen_emulator: RunningEmulator) -> None:
 
 
 def test_sdk_lists_all_catalogue_models(oai: openai.OpenAI) -> None:
-    """`client.models.list()` yields all 8 launch models, text and image."""
+    """`client.models.list()` yields all 20 models of the current catalogue, text and image."""
     models = list(oai.models.list())
     assert {model.id for model in models} == CATALOGUE
     assert all(model.owned_by == "system" for model in models)

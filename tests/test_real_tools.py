@@ -3,7 +3,7 @@
 registry into `.tools/` on first use (Node.js and npm are needed for these tests).
 
 The fake model calls a tool when the last user message names one, so each prompt names a tool
-the client really declares: Claude Code's `Glob`, Codex's `exec_command`."""
+the client really declares: Claude Code's `Bash`, Codex's `exec_command`."""
 
 from __future__ import annotations
 
@@ -87,6 +87,8 @@ def run_claude(
             "HOME": str(home),
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_AUTOUPDATER": "1",
+            # No `run_in_background` on Bash: a backgrounded call ends the turn before its output.
+            "CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
             **env,
         },
         stdin=subprocess.DEVNULL,
@@ -100,22 +102,43 @@ def run_claude(
     return result
 
 
-@pytest.mark.parametrize("model", ["qwen3.6-plus", "glm-5", "MiniMax-M2.5"])
-def test_claude_code_completes_a_turn_with_a_tool_round_trip(
-    claude_code: Path, token_plan: TokenPlan, tmp_path: Path, model: str
-) -> None:
-    """Claude Code sends ~50 KB bodies with a dozen tools, adaptive thinking, beta headers,
-    `?beta=true`, `context_management`, system entries in `messages`, max_tokens 32000: the
-    emulator answers with a tool call, Claude Code runs the tool, sends the result, and gets
-    the final text, on each of the launch models it is documented with."""
-    env = {
+def claude_env(token_plan: TokenPlan, model: str) -> dict[str, str]:
+    return {
         "ANTHROPIC_BASE_URL": token_plan.anthropic_base_url,
         "ANTHROPIC_AUTH_TOKEN": token_plan.api_key,
         "ANTHROPIC_MODEL": model,
         "ANTHROPIC_SMALL_FAST_MODEL": model,
     }
-    prompt = "Use the Glob tool to list the files in this directory."
-    result = run_claude(claude_code, env, prompt, tmp_path)
+
+
+def tool_uses(home: Path) -> list[dict[str, Any]]:
+    """The tool_use blocks of every Claude Code session transcript under `home`."""
+    blocks: list[dict[str, Any]] = []
+    for transcript in (home / ".claude" / "projects").glob("*/*.jsonl"):
+        for line in transcript.read_text("utf-8").splitlines():
+            message = json.loads(line).get("message")
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, list):
+                blocks += [
+                    b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"
+                ]
+    return blocks
+
+
+# The launch models the Token Plan documents with Claude Code (glm-5 needs the catalogue's
+# max_tokens range: Claude Code asks for 32000).
+@pytest.mark.parametrize("model", ["qwen3.6-plus", "glm-5", "MiniMax-M2.5"])
+def test_claude_code_completes_a_turn_with_a_tool_round_trip(
+    claude_code: Path, token_plan: TokenPlan, tmp_path: Path, model: str
+) -> None:
+    """Claude Code sends ~50 KB bodies with a dozen tools, adaptive thinking, beta headers,
+    `?beta=true`, `context_management`, system entries in `messages`, max_tokens 32000: asked to
+    use its Bash tool, the emulator answers with a Bash call, Claude Code runs it, sends the
+    result, and gets the final text. The command it ran is a harmless `echo`, and nothing else
+    was touched."""
+    before = sorted(p.name for p in tmp_path.iterdir())
+    prompt = "Use the Bash tool to list the files in this directory."
+    result = run_claude(claude_code, claude_env(token_plan, model), prompt, tmp_path)
     assert result["is_error"] is False, json.dumps(result)
     assert result["subtype"] == "success"
     assert result["stop_reason"] == "end_turn"
@@ -124,6 +147,26 @@ def test_claude_code_completes_a_turn_with_a_tool_round_trip(
     answered = [e for e in token_plan.admin.journal() if e["path"].startswith("/apps/anthropic")]
     assert answered and all(e["status"] == 200 for e in answered), answered
     assert {e["model"] for e in answered} == {model}
+
+    [call] = tool_uses(tmp_path / "home")
+    assert call["name"] == "Bash"
+    assert call["input"]["command"].startswith("echo ")
+    strings = [v for v in call["input"].values() if isinstance(v, str)]
+    assert not [v for v in strings if v.startswith("/") or ".." in v]
+    # The echo wrote nothing: only Claude Code's own home appeared in its working directory.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "home"])
+
+
+def test_claude_code_says_hi_without_calling_a_tool(
+    claude_code: Path, token_plan: TokenPlan, tmp_path: Path
+) -> None:
+    """A prompt that names no tool is answered in text: Claude Code's dozen tools (Bash, Write,
+    Edit, ...) are offered, and none is called, so an agent that auto-approves runs nothing."""
+    result = run_claude(claude_code, claude_env(token_plan, "qwen3.6-plus"), "Say hi", tmp_path)
+    assert result["is_error"] is False, json.dumps(result)
+    assert result["num_turns"] == 1
+    assert isinstance(result["result"], str) and result["result"]
+    assert tool_uses(tmp_path / "home") == []
 
 
 # ---- Codex CLI ------------------------------------------------------------------------------

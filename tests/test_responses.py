@@ -24,6 +24,7 @@ from tests.test_scenarios import serve
 
 Factory = Callable[..., RunningEmulator]
 MODEL = "qwen3.6-plus"
+HARNESS = "qwen3.7-plus"  # a model with every built-in tool (the Harness tools table)
 CLOCK = "2026-05-01T00:00:00Z"
 EPOCH = 1777593600
 WEATHER = [
@@ -97,13 +98,10 @@ def events(raw: bytes) -> list[tuple[int, str, dict[str, Any]]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def frozen() -> Any:
-    from emulator.harness import start_emulator
-
-    emulator = start_emulator(Config(clock=CLOCK))
-    yield emulator
-    emulator.stop()
+@pytest.fixture
+def frozen(frozen_emulator: RunningEmulator) -> RunningEmulator:
+    """The session's emulator with a frozen clock (tests/conftest.py), at CLOCK."""
+    return frozen_emulator
 
 
 @pytest.fixture
@@ -476,7 +474,7 @@ def test_a_refused_stream_is_http_200_and_response_failed(frozen: RunningEmulato
 
 def _tool_response(client: openai.OpenAI, tools: list[dict[str, Any]], **extra: Any) -> Any:
     return client.responses.create(
-        model=MODEL,
+        model=HARNESS,
         input="Find pictures and facts about the Eiffel Tower",
         tools=tools,  # type: ignore[arg-type]
         store=False,
@@ -501,7 +499,7 @@ def test_web_search(client: openai.OpenAI) -> None:
 
 def test_web_extractor_reads_the_first_source(frozen: RunningEmulator) -> None:
     body = {
-        "model": MODEL,
+        "model": HARNESS,
         "input": "Summarise aiohttp",
         "tools": [{"type": "web_search"}, {"type": "web_extractor"}],
     }
@@ -516,7 +514,7 @@ def test_web_extractor_reads_the_first_source(frozen: RunningEmulator) -> None:
 
 
 def test_web_extractor_needs_web_search(frozen: RunningEmulator) -> None:
-    raw = call(frozen, {"model": MODEL, "input": "x", "tools": [{"type": "web_extractor"}]})
+    raw = call(frozen, {"model": HARNESS, "input": "x", "tools": [{"type": "web_extractor"}]})
     assert raw.status == 400
     assert raw.json() == {
         "request_id": raw.headers["x-request-id"],
@@ -526,7 +524,7 @@ def test_web_extractor_needs_web_search(frozen: RunningEmulator) -> None:
 
 
 def test_code_interpreter_prints_what_it_computed(frozen: RunningEmulator) -> None:
-    body = {"model": MODEL, "input": "Average these", "tools": [{"type": "code_interpreter"}]}
+    body = {"model": HARNESS, "input": "Average these", "tools": [{"type": "code_interpreter"}]}
     [run] = [i for i in call(frozen, body).json()["output"] if i["type"] == "code_interpreter_call"]
     assert run["status"] == "completed" and run["container_id"].startswith("cntr_")
     numbers = json.loads(run["code"].split(" = ", 1)[1].split("\n", 1)[0])
@@ -536,7 +534,7 @@ def test_code_interpreter_prints_what_it_computed(frozen: RunningEmulator) -> No
 
 @pytest.mark.parametrize("kind", ["web_search_image", "t2i_search"])
 def test_text_to_image_search(frozen: RunningEmulator, kind: str) -> None:
-    body = {"model": MODEL, "input": "cute cats", "tools": [{"type": kind}]}
+    body = {"model": HARNESS, "input": "cute cats", "tools": [{"type": kind}]}
     [run] = [i for i in call(frozen, body).json()["output"] if i["type"].endswith("_call")]
     assert run["type"] == "web_search_image_call" and run["name"] == "web_search_image"
     assert json.loads(run["arguments"]) == {"queries": ["cute cats"]}
@@ -546,7 +544,7 @@ def test_text_to_image_search(frozen: RunningEmulator, kind: str) -> None:
 
 
 def test_image_to_image_search_needs_an_input_image(frozen: RunningEmulator) -> None:
-    without = {"model": MODEL, "input": "similar?", "tools": [{"type": "i2i_search"}]}
+    without = {"model": HARNESS, "input": "similar?", "tools": [{"type": "i2i_search"}]}
     assert [i["type"] for i in call(frozen, without).json()["output"]] == ["reasoning", "message"]
     picture = {"type": "input_image", "image_url": "https://example.com/cat.png"}
     content = [{"type": "input_text", "text": "similar?"}, picture]
@@ -556,15 +554,17 @@ def test_image_to_image_search_needs_an_input_image(frozen: RunningEmulator) -> 
     assert json.loads(run["arguments"]) == {"img_idx": 0, "bbox": [0, 0, 1000, 1000]}
 
 
-def test_models_without_built_in_tools_ignore_them(client: openai.OpenAI) -> None:
+@pytest.mark.parametrize("model", ["glm-5", MODEL])
+def test_models_without_built_in_tools_ignore_them(client: openai.OpenAI, model: str) -> None:
+    """qwen3.6-plus is not in the Harness tools' Team Edition table."""
     response = client.responses.create(
-        model="glm-5", input="Search", tools=[{"type": "web_search"}], store=False
+        model=model, input="Search", tools=[{"type": "web_search"}], store=False
     )
     assert "web_search_call" not in [item.type for item in response.output]
 
 
 def test_built_in_tool_events_in_a_stream(frozen: RunningEmulator) -> None:
-    body = {"model": MODEL, "input": "Go", "stream": True, "tools": ALL_BUILTINS}
+    body = {"model": HARNESS, "input": "Go", "stream": True, "tools": ALL_BUILTINS}
     names = _distinct([name for _, name, _ in events(call(frozen, body).body)])
     for phases in (
         [

@@ -843,6 +843,7 @@ def test_check_reports_every_problem_with_its_line(tmp_path: Path) -> None:
         ("s:\n  rules:\n    - {fault: {cut_after: 1.5}}\n", "must be integer"),
         ("s:\n  seats:\n    - {member: a, tier: prp}\n", "did you mean 'pro'?"),
         ("s:\n  clock: yesterday\n", "ISO-8601"),
+        ("s:\n  tool_calls: allways\n", "must be one of named, always; did you mean 'always'?"),
         (
             "s:\n  rules:\n    - {name: x, reply: {text: a}}\n    - {name: x, reply: {text: b}}\n",
             "rule name 'x' is already used by s.rules[0]",

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from emulator.admin import views
 from emulator.admin.dashboard import add_dashboard_routes
+from emulator.catalog import CATALOGS
 from emulator.config import ConfigError, load_scenario, scenario_names
 from emulator.plan.calendar import iso
 from emulator.plan.clock import parse_instant, parse_step
@@ -215,12 +216,16 @@ async def scenarios(request: web.Request) -> web.StreamResponse:
 
 
 async def switch_scenario(request: web.Request) -> web.StreamResponse:
-    """POST {"name": ..., "seed"?, "clock"?}: serve that scenario from its start (same file)."""
+    """POST {"name": ..., "seed"?, "clock"?, "catalog"?}: serve that scenario from its start
+    (same file), on another model list if `catalog` says so."""
     runtime = _runtime(request)
     body = await _body(request)
     name = body.get("name", runtime.config.scenario)
     if not isinstance(name, str):
         raise PlanError("name must be a scenario name")
+    catalog = body.get("catalog")
+    if catalog is not None and catalog not in CATALOGS:
+        raise PlanError(f"catalog must be one of {', '.join(CATALOGS)}")
     path = Path(runtime.config.scenarios_file) if runtime.config.scenarios_file else None
     try:
         loaded = load_scenario(name, path)
@@ -234,6 +239,7 @@ async def switch_scenario(request: web.Request) -> web.StreamResponse:
         admin_anywhere=old.admin_anywhere,
         seed=body.get("seed"),
         clock=body.get("clock"),
+        catalog=catalog,
     )
     if config.clock is not None:
         try:

@@ -58,6 +58,7 @@ def overview(runtime: Runtime) -> dict[str, Any]:
     coding = runtime.accounts.coding_plan
     return {
         "scenario": runtime.config.scenario,
+        "catalog": runtime.config.catalog,
         "clock": {"now": iso(now), "frozen": runtime.clock.frozen},
         "subscription": {
             "start": iso(ledger.start),

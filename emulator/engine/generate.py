@@ -2,12 +2,16 @@
 
 Everything is drawn from a digest of (server seed, model, conversation, `seed` parameter), so the
 same conversation always gets the same answer; `max_tokens` and `stop` only cut that answer.
-Tool use is predictable: with tools and `tool_choice` auto, the model calls a tool when the last
-message is the user's, and answers in text once it has a tool result.
+Tool use is predictable and safe to point an agent that auto-approves at (docs/fidelity.md):
+with `tool_choice` auto the model calls a tool only when the user's last turn names one (policy
+"named"; "always" calls one on every user turn), and answers in text once it has a tool result;
+`required` / a named choice force a call, and after tool results `required` ends the loop with a
+tool named like a final answer when there is one. Arguments are harmless (schema_faker).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -26,6 +30,7 @@ from emulator.engine.types import (
     Message,
     Script,
     ToolCall,
+    ToolPolicy,
     ToolSpec,
     Usage,
 )
@@ -41,6 +46,26 @@ _JSON_OBJECT_SCHEMA: dict[str, Any] = {
     },
     "required": ["answer", "points", "confidence"],
 }
+# Tools that end an agent's loop (pydantic-ai's final_result, Cline's attempt_completion, ...):
+# with a forced `tool_choice` and tool results already in the conversation, the model calls one
+# of these rather than another working tool. Compared lower-case with `_`, `-` and spaces
+# removed, so FinalAnswer and final-answer count too.
+FINAL_ANSWER_TOOLS = (
+    "final_answer",
+    "final_result",
+    "final_output",
+    "submit",
+    "respond",
+    "answer",
+    "done",
+    "finish",
+    "task_complete",
+    "attempt_completion",
+)
+_FINAL_ANSWER_KEYS = frozenset(n.replace("_", "") for n in FINAL_ANSWER_TOOLS)
+# Notes an agent adds to the user's turn (Claude Code's <system-reminder> blocks): not the user
+# speaking, so a tool they mention is not a tool the user named.
+_REMINDERS = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
 
 
 class Writer:
@@ -90,8 +115,9 @@ class Writer:
 class Engine:
     """Turns a ChatRequest into a ChatResult, deterministically."""
 
-    def __init__(self, seeds: Seeds) -> None:
+    def __init__(self, seeds: Seeds, tool_calls: ToolPolicy = "named") -> None:
         self.seeds = seeds
+        self.tool_calls = tool_calls  # when an unforced tool call is made (ToolPolicy)
         self.writer = Writer()
 
     def conversation_digest(self, request: ChatRequest) -> bytes:
@@ -163,7 +189,7 @@ class Engine:
             if request.max_tokens_cover_thinking:
                 answer_cap -= tokens.count(reasoning)
 
-        tool = _pick_tool(request, rng)
+        tool = _pick_tool(request, rng, self.tool_calls)
         if tool is not None and answer_cap > 0:
             call = self._tool_call(tool, digest, index, rng)
             signature = self._sig(digest) if reasoning else ""
@@ -219,19 +245,54 @@ class Engine:
         return self.seeds.hex(64, digest, "signature")
 
 
-def _pick_tool(request: ChatRequest, rng: random.Random) -> ToolSpec | None:
+def _pick_tool(request: ChatRequest, rng: random.Random, policy: ToolPolicy) -> ToolSpec | None:
+    """The tool to call, or None to answer in text."""
     choice = request.tool_choice
     if not request.tools or choice.mode == "none":
         return None
+    if choice.mode == "required" and any(m.role == "tool" for m in request.messages):
+        final = next((t for t in request.tools if _is_final_answer(t.name)), None)
+        if final is not None:
+            return final
     if choice.mode == "named":
         return next((t for t in request.tools if t.name == choice.name), None)
     # System entries inside the conversation (agent tools append environment notes) are not turns.
     last = next((m for m in reversed(request.messages) if m.role != "system"), None)
-    if choice.mode == "auto" and (last is None or last.role != "user"):
-        return None
-    said = last.text.lower() if last else ""
-    mentioned = [t for t in request.tools if t.name.lower() in said]
-    return mentioned[0] if mentioned else rng.choice(request.tools)
+    users_turn = last is not None and last.role == "user"
+    said = _REMINDERS.sub("", last.text) if last is not None and users_turn else ""
+    named = _named_tool(request.tools, said) if said else None
+    if named is not None:
+        return named
+    if choice.mode == "required" or (users_turn and policy == "always"):
+        return rng.choice(request.tools)
+    return None
+
+
+def _is_final_answer(name: str) -> bool:
+    return re.sub(r"[\s_-]+", "", name).lower() in _FINAL_ANSWER_KEYS
+
+
+def _named_tool(tools: tuple[ToolSpec, ...], said: str) -> ToolSpec | None:
+    """The tool `said` names first, if any: its name as a whole word, any case, with spaces or
+    hyphens for its underscores ("read file" names read_file); on a tie, the longer name."""
+    found = [
+        (at, -len(t.name), n) for n, t in enumerate(tools) if (at := _mention(t.name, said)) >= 0
+    ]
+    return tools[min(found)[2]] if found else None
+
+
+def _mention(name: str, said: str) -> int:
+    """Where `said` first names the tool `name`, or -1."""
+    match = _name_pattern(name).search(said) if name else None
+    return match.start() if match else -1
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_pattern(name: str) -> re.Pattern[str]:
+    # ASCII word edges, so a name inside Chinese or Japanese text still counts as a word.
+    parts = [re.escape(part) for part in re.split(r"[\s_-]+", name) if part]
+    body = r"[\s_-]+".join(parts) or re.escape(name)
+    return re.compile(rf"(?<![A-Za-z0-9_]){body}(?![A-Za-z0-9_])", re.IGNORECASE)
 
 
 def _cut(text: str, cap: int) -> tuple[str, bool]:

@@ -4,12 +4,18 @@ Covers what tool definitions use: type (and type lists), enum, const, properties
 additionalProperties, items / prefixItems, min/max items, lengths and bounds, multipleOf, format,
 anyOf / oneOf (first usable branch), allOf (merged), $ref into $defs / definitions.
 `pattern` cannot be satisfied in general: such strings are plain words (docs/fidelity.md).
+
+Values are harmless when an agent that auto-approves runs the call: a shell command is an `echo`,
+a file or directory is a relative path under SCRATCH_DIR, a URL or e-mail address is on
+example.com, and numbers are small (1 to 100, or near the bound that rules that out) whatever
+the bounds.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,19 +32,50 @@ MAX_STRING = 8192
 _EPOCH = datetime(2020, 1, 1)
 _WINDOW_SECONDS = 10 * 365 * 86400
 
-# Property names that suggest a kind of value, so arguments look like what a model would send.
-_NAME_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("url", "uri", "link", "href"), "url"),
-    (("email",), "email"),
-    (("path", "file", "filename", "dir", "directory", "folder"), "path"),
-    (("command", "cmd"), "command"),
-    (("city", "location", "place"), "city"),
-    (("name", "title"), "name"),
-    (("query", "search", "q", "pattern", "prompt", "question"), "query"),
-    (("date",), "date"),
-    (("id", "uuid"), "uuid"),
+# Where every file or directory argument points: relative, so it lands in the agent's working
+# directory, under a folder whose name says who made it.
+SCRATCH_DIR = "token-plan-emulator-scratch"
+# Numbers are drawn from a window this wide (_window): a `limit` in 0..2**63 is 37, not 4.6e18.
+NUMBER_SPAN = 99
+
+# Property names that suggest a kind of value, so arguments look like what a model would send
+# and are harmless when run. A hint applies when the whole name (separators dropped) or its last
+# word (snake_case, camelCase, kebab-case; a plural `s` dropped) is listed; first hint wins.
+_NAME_HINTS: tuple[tuple[frozenset[str], str], ...] = tuple(
+    (frozenset(words), hint)
+    for words, hint in (
+        (("url", "uri", "link", "href", "endpoint", "website"), "url"),
+        (("email",), "email"),
+        (("command", "cmd", "script", "shell", "bash"), "command"),
+        (("glob", "pattern"), "glob"),
+        (("dir", "directory", "folder", "cwd", "workdir", "dirname", "dirpath"), "dir"),
+        (("path", "filepath", "filename", "file", "notebookpath", "targetfile"), "path"),
+        (("city", "location", "place"), "city"),
+        (("name", "title"), "name"),
+        (("query", "search", "q", "prompt", "question"), "query"),
+        (("date",), "date"),
+        (("id", "uuid"), "uuid"),
+    )
 )
-_COMMANDS = ("ls -la", "git status", "pytest -q", "cat README.md", "npm test", "make build")
+# A property's description, when its name says nothing: what would be run or written.
+_DESCRIPTION_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(shell|command|bash)\b", re.IGNORECASE), "command"),
+    (re.compile(r"\b(directory|folder)\b", re.IGNORECASE), "dir"),
+    (re.compile(r"\b(path|file ?name)\b", re.IGNORECASE), "path"),
+    (re.compile(r"\burls?\b", re.IGNORECASE), "url"),
+)
+# Formats whose instances are addresses or locations: the same harmless values.
+_FORMAT_HINTS = {
+    "uri": "url",
+    "url": "url",
+    "iri": "url",
+    "uri-reference": "path",
+    "iri-reference": "path",
+    "path": "path",
+    "file-path": "path",
+    "email": "email",
+    "idn-email": "email",
+}
 
 
 class SchemaFaker:
@@ -170,8 +207,9 @@ class SchemaFaker:
             out.append(value)
         return out
 
-    def _bounds(self, schema: dict[str, Any], default: tuple[float, float]) -> tuple[float, float]:
-        low, high = default
+    def _bounds(self, schema: dict[str, Any]) -> tuple[float, float]:
+        """The schema's bounds (infinite where it gives none), exclusive ones just inside."""
+        low, high = -math.inf, math.inf
         minimum, maximum = _finite(schema.get("minimum")), _finite(schema.get("maximum"))
         exclusive_min = _finite(schema.get("exclusiveMinimum"))
         exclusive_max = _finite(schema.get("exclusiveMaximum"))
@@ -183,82 +221,98 @@ class SchemaFaker:
             high = maximum
         if exclusive_max is not None:
             high = exclusive_max - 1e-9
-        if high < low:
-            high = low + 100 if minimum is not None or exclusive_min is not None else high
-            low = min(low, high)
+        if high < low:  # contradictory: no instance validates, so stay near the lower bound
+            high = low + NUMBER_SPAN
         return low, high
 
     def _integer(self, schema: dict[str, Any]) -> int:
-        low, high = self._bounds(schema, (0, 100))
-        lo, hi = math.ceil(low), math.floor(high)
+        low, high = self._bounds(schema)
+        window = _window(low, high)
         step = schema.get("multipleOf")
         if isinstance(step, int) and not isinstance(step, bool) and step > 0:
-            first, last = -(-lo // step), hi // step
-            return step * self.rng.randint(first, max(first, last))
+            return step * _multiple(step, (low, high), window, self.rng)
+        lo, hi = math.ceil(window[0]), math.floor(window[1])
         return self.rng.randint(lo, max(lo, hi))
 
     def _number(self, schema: dict[str, Any]) -> float | int:
         step = schema.get("multipleOf")
-        low, high = self._bounds(schema, (0, 100))
-        if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0:
-            first, last = low / step, high / step
-            if math.isfinite(first) and math.isfinite(last):
-                first, last = math.ceil(first), math.floor(last)
-                return step * self.rng.randint(first, max(first, last))
-        value = round(self.rng.uniform(low, high), 2)
+        low, high = self._bounds(schema)
+        window = _window(low, high)
+        if (
+            isinstance(step, (int, float))
+            and not isinstance(step, bool)
+            and step > 0
+            and all(math.isfinite(edge / step) for edge in window)
+        ):
+            return step * _multiple(step, (low, high), window, self.rng)
+        value = round(self.rng.uniform(*window), 2)
         return min(max(value, low), high)
 
     def _string(self, schema: dict[str, Any], name: str) -> str:
         fmt = schema.get("format")
         text = self._formatted(fmt) if isinstance(fmt, str) else None
         if text is None:
-            text = self._hinted(name)
+            description = schema.get("description")
+            text = self._hinted(name, description if isinstance(description, str) else "")
         low = _count(schema.get("minLength"), 0, MAX_STRING)
         high = _count(schema.get("maxLength"), 10_000, 10_000)
+        # Paths and addresses grow by "-word", so a padded path is still one relative path.
+        glue = "-" if text.startswith((SCRATCH_DIR, "https://")) else " "
         for _ in range(64):
             if len(text) >= low:
                 break
-            text += " " + self._word()
+            text += glue + self._word()
         if len(text) < low:  # a long minLength: repeat what is there rather than word by word
-            text += (" " + text) * (1 + (low - len(text)) // (len(text) + 1))
+            text += (glue + text) * (1 + (low - len(text)) // (len(text) + 1))
         if len(text) > high:
             text = text[:high].rstrip() or text[:high]
         return text[:high] if len(text) < low else text
 
     def _formatted(self, fmt: str) -> str | None:
+        if fmt in _FORMAT_HINTS:
+            return self._hint(_FORMAT_HINTS[fmt])
         fake = self.fake
         formats = {
             "date-time": lambda: self._moment().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "date": lambda: self._moment().strftime("%Y-%m-%d"),
             "time": lambda: self._moment().strftime("%H:%M:%S"),
-            "email": lambda: fake.email(),
-            "uri": lambda: fake.url(),
-            "url": lambda: fake.url(),
             "uuid": lambda: str(fake.uuid4()),
-            "ipv4": lambda: fake.ipv4(),
-            "ipv6": lambda: fake.ipv6(),
-            "hostname": lambda: fake.domain_name(),
+            # Documentation addresses (RFC 5737, RFC 3849) and names (RFC 2606): nobody's host.
+            "ipv4": lambda: f"192.0.2.{self.rng.randint(1, 254)}",
+            "ipv6": lambda: f"2001:db8::{self.rng.randint(1, 0xFFFF):x}",
+            "hostname": lambda: f"{self._word()}.example.com",
         }
         make = formats.get(fmt)
         return str(make()) if make else None
 
-    def _hinted(self, name: str) -> str:
-        lowered = name.lower()
-        for words, hint in _NAME_HINTS:
-            if any(lowered == w or lowered.endswith("_" + w) or lowered.endswith(w) for w in words):
+    def _hinted(self, name: str, description: str = "") -> str:
+        words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+        parts = [p for p in re.split(r"[^a-z0-9]+", words) if p]
+        if parts:
+            last = parts[-1]
+            keys = {"".join(parts), last, last[:-1] if last.endswith("s") else last}
+            for listed, hint in _NAME_HINTS:
+                if keys & listed:
+                    return self._hint(hint)
+        for pattern, hint in _DESCRIPTION_HINTS:
+            if pattern.search(description):
                 return self._hint(hint)
         return str(self.fake.sentence(nb_words=4)).rstrip(".")
 
     def _hint(self, hint: str) -> str:
         fake = self.fake
         if hint == "url":
-            return str(fake.url())
+            return f"https://example.com/{self._word()}"
         if hint == "email":
-            return str(fake.email())
-        if hint == "path":
-            return str(fake.file_path(depth=2))
+            return str(fake.safe_email())
         if hint == "command":
-            return self.rng.choice(_COMMANDS)
+            return "echo " + " ".join(self._word() for _ in range(self.rng.randint(2, 4)))
+        if hint == "path":
+            return f"{SCRATCH_DIR}/notes-{self._word()}.txt"
+        if hint == "dir":
+            return SCRATCH_DIR if self.rng.random() < 0.5 else f"{SCRATCH_DIR}/{self._word()}"
+        if hint == "glob":
+            return f"{SCRATCH_DIR}/*.txt"
         if hint == "city":
             return str(fake.city())
         if hint == "name":
@@ -294,6 +348,29 @@ def _finite(value: Any) -> float | None:
     except OverflowError:  # an integer beyond float range
         return None
     return number if math.isfinite(number) else None
+
+
+def _window(low: float, high: float) -> tuple[float, float]:
+    """Where in [low, high] to draw a number, so values stay small and realistic however wide
+    the bounds: NUMBER_SPAN up from 1 (or from `low` above 1); where `high` cuts that short, up
+    to NUMBER_SPAN below `high`, not below 0 unless `high` is."""
+    start = max(1.0, low)
+    if start + NUMBER_SPAN <= high:
+        return start, start + NUMBER_SPAN
+    floor = max(high - NUMBER_SPAN, 0.0) if high >= 0 else high - NUMBER_SPAN
+    return max(low, floor), high
+
+
+def _multiple(
+    step: float, bounds: tuple[float, float], window: tuple[float, float], rng: random.Random
+) -> int:
+    """k such that k * step lies in the window, else the nearest such k within the bounds."""
+    first, last = math.ceil(window[0] / step), math.floor(window[1] / step)
+    if first <= last:
+        return rng.randint(first, last)
+    if first * step <= bounds[1]:
+        return first
+    return last if last * step >= bounds[0] else first  # no multiple in bounds: none validates
 
 
 def _count(value: Any, default: int, cap: int) -> int:

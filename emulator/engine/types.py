@@ -12,6 +12,11 @@ from emulator.engine.tokens import stream_pieces
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
+# When the fake model calls a tool unforced (docs/fidelity.md): "named" only when the user's last
+# turn names one of the tools (safe to point an agent that auto-approves at); "always" on every
+# user turn that offers tools (tool round-trip tests).
+ToolPolicy = Literal["named", "always"]
+TOOL_POLICIES: tuple[ToolPolicy, ...] = ("named", "always")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
     """A validated neutral request; raises ApiError with the documented message otherwise."""
     if body.get("max_tokens") is None:
         raise invalid("max_tokens: Field required")
-    max_tokens = fields.int_in(body, "max_tokens", 1, model.max_output)
+    max_tokens = fields.int_in(body, "max_tokens", 1, model.max_tokens_limit)
     messages = (*_system(body.get("system")), *_messages(body.get("messages")))
     tools = _tools(body.get("tools"))
     tool_choice = _tool_choice(body.get("tool_choice"), tools)
@@ -47,7 +47,7 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
         messages=messages,
         tools=tools,
         tool_choice=tool_choice,
-        max_tokens=max_tokens,
+        max_tokens=model.output_cap(max_tokens),
         max_tokens_cover_thinking=True,
         stop=fields.string_list(body.get("stop_sequences"), "stop_sequences"),
         thinking=thinking,

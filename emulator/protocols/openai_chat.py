@@ -44,9 +44,9 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
     tools = _tools(body.get("tools"))
     tool_choice = _tool_choice(body.get("tool_choice"), tools)
 
-    max_tokens = fields.int_in(body, "max_tokens", 1, model.max_output)
+    max_tokens = fields.int_in(body, "max_tokens", 1, model.max_tokens_limit)
     if max_tokens is None:
-        max_tokens = fields.int_in(body, "max_completion_tokens", 1, model.max_output)
+        max_tokens = fields.int_in(body, "max_completion_tokens", 1, model.max_tokens_limit)
     n = fields.int_in(body, "n", 1, 4) or 1
     seed = fields.seed(body)
     fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
@@ -68,7 +68,7 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
         messages=messages,
         tools=tools,
         tool_choice=tool_choice,
-        max_tokens=max_tokens,
+        max_tokens=model.output_cap(max_tokens),
         stop=stop,
         n=n,
         seed=seed,

@@ -16,7 +16,18 @@ from typing import Any
 
 import yaml
 
-from emulator.catalog import default_catalog, error_kinds
+from emulator.catalog import (
+    BUILTIN_TOOLS,
+    CATALOGS,
+    CREDIT_KINDS,
+    PROTOCOLS,
+    REQUIRED_FIELDS,
+    THINKING_MODES,
+    base_catalog,
+    default_catalog,
+    error_kinds,
+)
+from emulator.engine.types import TOOL_POLICIES
 from emulator.plan.clock import parse_instant
 from emulator.scenarios.faults import GATEWAY_BODIES
 
@@ -36,6 +47,7 @@ class Field:
     check: Check
     children: dict[str, Field] | None = None  # for mappings
     items: Field | None = None  # for lists
+    values: Field | None = None  # for mappings with keys of the user's choosing (model ids)
     doc: str = ""
 
 
@@ -113,16 +125,13 @@ def error_name(value: Any) -> str | None:
 
 
 def rates(value: Any) -> str | None:
-    """{model: {input, cached, output}} for text models, {model: {per_image}} for images."""
+    """{model: {input, cached, output}} for text models, {model: {per_image}} for images (that
+    the models exist is checked with the scenario's catalogue, in `_catalog_sense`)."""
     if not isinstance(value, dict):
         return "must map model ids to rates"
-    catalog = default_catalog()
+    images = default_catalog().image_models
     for model, given in value.items():
-        keys = ("per_image",) if model in catalog.image_models else ("input", "cached", "output")
-        if model not in catalog.text_models and model not in catalog.image_models:
-            close = difflib.get_close_matches(str(model), catalog.all_ids(), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            return f"names no model {model!r}{hint}"
+        keys = ("per_image",) if model in images else CREDIT_KINDS
         if not isinstance(given, dict) or not given or set(given) - set(keys):
             return f"{model}: give {', '.join(keys)} (Credits)"
         if any(
@@ -130,6 +139,18 @@ def rates(value: Any) -> str | None:
         ):
             return f"{model}: rates must be numbers of at least 0"
     return None
+
+
+def model_change(value: Any) -> str | None:
+    if value is None or isinstance(value, dict):
+        return None
+    return "must be null (withdraw the model) or a mapping of the model's fields"
+
+
+def protocol_list(value: Any) -> str | None:
+    if isinstance(value, list) and value and all(v in PROTOCOLS for v in value):
+        return None if len(set(value)) == len(value) else "names a protocol twice"
+    return f"must be a non-empty list of {', '.join(PROTOCOLS)}"
 
 
 def gateway_status(value: Any) -> str | None:
@@ -150,6 +171,7 @@ OPT_STR = kind(str, nullable=True)
 BOOL = kind(bool)
 NUMBER = at_least(0, int, float)
 COUNT = at_least(0, int)
+TOKENS = at_least(1, int)
 
 
 def mapping(children: dict[str, Field], doc: str = "") -> Field:
@@ -160,6 +182,25 @@ def listing(items: Field) -> Field:
     return Field(kind(list), items=items)
 
 
+# One entry of a scenario's `models:` (emulator/catalog.py has the fields' meaning).
+MODEL = Field(
+    model_change,
+    children={
+        "withdrawn": Field(BOOL),
+        "protocols": Field(protocol_list),
+        "context_window": Field(TOKENS),
+        "max_input": Field(TOKENS),
+        "max_output": Field(TOKENS),
+        "max_tokens_limit": Field(TOKENS),
+        "thinking": Field(one_of(*THINKING_MODES)),
+        "thinking_default": Field(BOOL),
+        "max_thinking_budget": Field(COUNT),
+        "vision": Field(BOOL),
+        "builtin_tools": listing(Field(one_of(*BUILTIN_TOOLS))),
+        "credits": mapping({kind: Field(NUMBER) for kind in CREDIT_KINDS}),
+        "created": Field(COUNT),
+    },
+)
 MATCH = mapping(
     {
         "plan": Field(one_of("token_plan", "coding_plan", "payg")),
@@ -209,6 +250,7 @@ SCENARIO = mapping(
         "clock": Field(instant),
         "accept_x_api_key": Field(BOOL),
         "context_cache": Field(BOOL),
+        "tool_calls": Field(one_of(*TOOL_POLICIES)),
         "subscription": mapping({"start": Field(instant), "months": Field(at_least(1, int))}),
         "seats": listing(
             mapping(
@@ -224,6 +266,8 @@ SCENARIO = mapping(
         "packs": listing(mapping({"used": Field(NUMBER)})),
         "coding_plan": mapping({"tier": Field(one_of("lite", "pro"))}),
         "state": Field(STR),
+        "catalog": Field(one_of(*CATALOGS)),
+        "models": Field(kind(dict), values=MODEL),
         "rates": Field(rates),
         "rules": listing(RULE),
     }
@@ -255,6 +299,9 @@ def _walk(node: yaml.Node, spec: Field, where: str, report: Report) -> None:
                 report.add(key_node, where, f"unknown key {key!r}{hint} (known: {known})")
                 continue
             _walk(value_node, spec.children[key], f"{where}.{key}", report)
+    if spec.values is not None and isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            _walk(value_node, spec.values, f"{where}.{key_node.value}", report)
     if spec.items is not None and isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _walk(item, spec.items, f"{where}[{index}]", report)
@@ -295,6 +342,51 @@ def _unique_names(rules: yaml.SequenceNode, where: str, report: Report) -> None:
             seen[name] = index
 
 
+def _catalog_sense(node: yaml.MappingNode, where: str, report: Report) -> None:
+    """Checks across `catalog`, `models` and `rates`: a withdrawn or changed model must be in
+    the scenario's catalogue, an added one must give every required field, and `rates` may
+    name only the models the scenario ends up with."""
+    keys = {k.value: v for k, v in node.value}
+    chosen = keys.get("catalog")
+    name = chosen.value if isinstance(chosen, yaml.ScalarNode) and chosen.value in CATALOGS else ""
+    base = base_catalog("launch" if name == "launch" else "current")
+    label = f"the {name or 'current'} catalogue"
+    known = set(base.all_ids())
+    models = keys.get("models")
+    for key_node, value_node in models.value if isinstance(models, yaml.MappingNode) else []:
+        model_id, spot = str(key_node.value), f"{where}.models.{key_node.value}"
+        given = yaml.safe_load(yaml.serialize(value_node))
+        close = difflib.get_close_matches(model_id, base.text_models, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if model_id in base.image_models:
+            report.add(key_node, spot, "is an image model: `models` holds text models only")
+        elif given is None or (isinstance(given, dict) and given.get("withdrawn") is True):
+            if isinstance(given, dict) and set(given) - {"withdrawn"}:
+                report.add(value_node, spot, "a withdrawn model takes no other fields")
+            if model_id not in base.text_models:
+                report.add(key_node, spot, f"withdraws no model of {label}{hint}")
+            known.discard(model_id)
+        elif isinstance(given, dict) and model_id not in base.text_models:
+            missing = [f for f in REQUIRED_FIELDS if f not in given]
+            credits = given.get("credits")
+            if isinstance(credits, dict) and set(CREDIT_KINDS) - set(credits):
+                missing.append("credits." + "/".join(k for k in CREDIT_KINDS if k not in credits))
+            if missing:
+                report.add(
+                    key_node,
+                    spot,
+                    f"is not in {label}, so it adds a model, which needs "
+                    f"{', '.join(missing)}{hint}",
+                )
+            known.add(model_id)
+    rates = keys.get("rates")
+    for key_node, _ in rates.value if isinstance(rates, yaml.MappingNode) else []:
+        if key_node.value not in known:
+            close = difflib.get_close_matches(str(key_node.value), sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            report.add(key_node, f"{where}.rates", f"names no model {key_node.value!r}{hint}")
+
+
 def validate(text: str, source: str) -> dict[str, Any]:
     """The scenarios in `text` as plain data; ScenarioError lists every problem otherwise."""
     report = Report(source)
@@ -314,12 +406,14 @@ def validate(text: str, source: str) -> dict[str, Any]:
         where = str(name_node.value)
         _walk(scenario_node, SCENARIO, where, report)
         if isinstance(scenario_node, yaml.MappingNode):
+            _catalog_sense(scenario_node, where, report)
             for key_node, value_node in scenario_node.value:
                 if key_node.value == "rules" and isinstance(value_node, yaml.SequenceNode):
                     for index, rule in enumerate(value_node.value):
                         _rule_sense(rule, f"{where}.rules[{index}]", report)
                     _unique_names(value_node, f"{where}.rules", report)
-    if report.problems:
-        raise ScenarioError(report.problems)
+    if report.problems:  # in the file's order, whichever check found them
+        at = len(source) + 1
+        raise ScenarioError(sorted(report.problems, key=lambda p: int(p[at:].split(":")[0])))
     data: dict[str, Any] = yaml.safe_load(text)
     return data
