@@ -251,6 +251,9 @@ def test_codex_completes_a_turn_with_a_tool_call_on_the_responses_api(
     assert len(calls) >= 2, calls  # the tool call, then the answer after the tool's output
     assert all(c["status"] == 200 and c["model"] == "qwen3.6-plus" for c in calls), calls
 
+    # Codex's rollout, not the journal (which keeps 8 KB of a ~30 KB body), shows the round
+    # trip. The output may be Codex refusing the fake arguments rather than the command's
+    # (the fake model writes 74.72 where exec_command wants an integer): a result either way.
     items = rollout(codex_home)
     [call] = [i for i in items if i["type"] == "function_call"]
     assert call["name"] == "exec_command"
