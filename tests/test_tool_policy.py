@@ -55,8 +55,22 @@ AGENT_SCHEMAS: dict[str, dict[str, Any]] = {
             "command": {"type": "string", "description": "The command to execute."},
             "cwd": {"type": "string"},
             "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e12},
+            "timeout_ms": {"type": "integer", "maximum": 600000},
+            "run_in_background": {"type": "boolean"},
+            "dangerouslyDisableSandbox": {"type": "boolean"},
+            "yield_time_ms": {"type": "number"},
+            "max_output_tokens": {"type": "number", "default": 10000},
         },
-        "required": ["command", "cwd", "timeout"],
+        "required": [
+            "command",
+            "cwd",
+            "timeout",
+            "timeout_ms",
+            "run_in_background",
+            "dangerouslyDisableSandbox",
+            "yield_time_ms",
+            "max_output_tokens",
+        ],
     },
     "list_directory": {
         "type": "object",
@@ -120,7 +134,14 @@ def assert_harmless(name: str, arguments: dict[str, Any]) -> None:
     if name == "bash":
         assert arguments["command"].startswith("echo ")
         assert arguments["cwd"] == SCRATCH.rstrip("/") or arguments["cwd"].startswith(SCRATCH)
-        assert 0 < arguments["timeout"] <= 100
+        assert arguments["timeout"] == 120  # two minutes: a tiny timeout would kill the command
+        assert arguments["timeout_ms"] == 120_000
+        # Flags that widen what a tool may do stay off.
+        assert arguments["run_in_background"] is False
+        assert arguments["dangerouslyDisableSandbox"] is False
+        # A wide number is a whole one (Codex parses yield_time_ms as an integer); a default wins.
+        assert isinstance(arguments["yield_time_ms"], int)
+        assert arguments["max_output_tokens"] == 10000
     if name == "list_directory":
         assert arguments["directory"].startswith(SCRATCH.rstrip("/"))
         assert arguments["glob"] == SCRATCH + "*.txt"

@@ -57,6 +57,13 @@ _NAME_HINTS: tuple[tuple[frozenset[str], str], ...] = tuple(
         (("id", "uuid"), "uuid"),
     )
 )
+_TIMEOUT = re.compile(r"timeout", re.IGNORECASE)
+_MILLISECONDS = re.compile(r"(ms|millis)", re.IGNORECASE)
+_RISKY_FLAG = re.compile(
+    r"danger|unsafe|force|background|overwrite|delete|remove|recursive|disable|bypass|skip|"
+    r"sudo|yolo|no_?verify|allow",
+    re.IGNORECASE,
+)
 # A property's description, when its name says nothing: what would be run or written.
 _DESCRIPTION_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(shell|command|bash)\b", re.IGNORECASE), "command"),
@@ -117,12 +124,19 @@ class SchemaFaker:
             return self._object(schema, depth)
         if kind == "array":
             return self._array(schema, name, depth)
+        default = schema.get("default")
+        if kind in ("integer", "number", "boolean") and _scalar(default):
+            return default  # what an agent leaves unset: the tool's own default
+        if kind in ("integer", "number") and _TIMEOUT.search(name):
+            return self._timeout(schema, name)
         if kind == "integer":
             return self._integer(schema)
         if kind == "number":
             return self._number(schema)
         if kind == "boolean":
-            return self.rng.random() < 0.5
+            # A flag that widens what a tool may do (dangerouslyDisableSandbox,
+            # run_in_background, force) stays off: a real agent may auto-approve the call.
+            return not _RISKY_FLAG.search(name) and self.rng.random() < 0.5
         if kind == "null":
             return None
         return self._string(schema, name)
@@ -234,6 +248,15 @@ class SchemaFaker:
         lo, hi = math.ceil(window[0]), math.floor(window[1])
         return self.rng.randint(lo, max(lo, hi))
 
+    def _timeout(self, schema: dict[str, Any], name: str) -> int | float:
+        """Two minutes, in the unit the name suggests, within the schema's bounds: a tiny
+        timeout would kill the command it guards."""
+        low, high = self._bounds(schema)
+        wanted: float = 120_000 if _MILLISECONDS.search(name) else 120
+        wanted = min(max(wanted, low), high)
+        whole = math.ceil(wanted)
+        return whole if whole <= high else wanted
+
     def _number(self, schema: dict[str, Any]) -> float | int:
         step = schema.get("multipleOf")
         low, high = self._bounds(schema)
@@ -245,6 +268,9 @@ class SchemaFaker:
             and all(math.isfinite(edge / step) for edge in window)
         ):
             return step * _multiple(step, (low, high), window, self.rng)
+        lo, hi = math.ceil(window[0]), math.floor(window[1])
+        if hi - lo >= 10:  # a wide range (counts, sizes, milliseconds): a whole number, as
+            return self.rng.randint(lo, hi)  # a model writes one and tools that parse ints need
         value = round(self.rng.uniform(*window), 2)
         return min(max(value, low), high)
 
@@ -383,3 +409,9 @@ def _count(value: Any, default: int, cap: int) -> int:
 
 def _is_null(schema: Any) -> bool:
     return isinstance(schema, dict) and schema.get("type") == "null"
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (bool, int, float)) and not (
+        isinstance(value, float) and not math.isfinite(value)
+    )
