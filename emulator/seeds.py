@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import random
 
+# Seeds are kept in a state file's SQLite INTEGER column (signed 64 bits).
+MAX_SEED = 2**63 - 1
+
 
 class Seeds:
     """Derives independent, reproducible streams from the server seed and a tuple of parts, so
