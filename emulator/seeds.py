@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import random
 
-# Seeds are kept in a state file's SQLite INTEGER column (signed 64 bits).
+# The seeds a caller may choose (admin API, scenario files): a signed 64-bit number, which any
+# tool and a state file carry as it is.
 MAX_SEED = 2**63 - 1
 
 

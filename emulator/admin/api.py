@@ -1,7 +1,8 @@
 """The JSON admin API under /_emulator/: read the plan, move the clock, run the console's moves.
 
-Bound to loopback: a request from another address gets 403 unless the emulator was told
-otherwise. Full keys are returned (a test double's convenience); the usage page masks them.
+Bound to loopback (admin/guard.py: the peer, the Host header, and for writes the Origin and a
+JSON content type), and every value read through admin/values.py's bounded readers. Full keys
+are returned (a test double's convenience); the usage page masks them.
 """
 
 from __future__ import annotations
