@@ -99,6 +99,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "default) or always (on every user turn, for tool round-trip tests)",
     )
     parser.add_argument(
+        "--admin-anywhere",
+        action="store_true",
+        default=sup,
+        help="serve /_emulator/ to any client and any Host header (default: loopback only)",
+    )
+    parser.add_argument(
         "--accept-x-api-key",
         action="store_true",
         default=sup,
@@ -115,16 +121,15 @@ def config_from(args: argparse.Namespace) -> Config:
         clock=getattr(args, "clock", None),
         catalog=getattr(args, "catalog", None),
         accept_x_api_key=getattr(args, "accept_x_api_key", None),
+        admin_anywhere=getattr(args, "admin_anywhere", None),
         tool_calls=getattr(args, "tool_calls", None),
         state_file=getattr(args, "state", None),
     )
     if config.clock:
         try:
             parse_instant(config.clock)
-        except (ValueError, OverflowError, OSError):
-            raise ConfigError(
-                f"clock {config.clock!r} is not an ISO-8601 instant (e.g. 2026-05-01T00:00:00Z)"
-            ) from None
+        except ValueError as exc:
+            raise ConfigError(f"clock {exc}") from None
     return config
 
 

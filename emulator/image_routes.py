@@ -13,6 +13,7 @@ from emulator.catalog import ImageModel
 from emulator.engine.gallery import LIFETIME, QUEUED, RUNNING, Picture, Task
 from emulator.engine.images import paint
 from emulator.errors import ApiError
+from emulator.numerals import ascii_int
 from emulator.protocols import dashscope_images, fields
 from emulator.protocols.dashscope_images import ImageRequest
 from emulator.runtime import RUNTIME, Runtime
@@ -142,8 +143,8 @@ async def picture_file(request: web.Request) -> web.StreamResponse:
     found = runtime.gallery.picture(request.match_info["picture"], now)
     # Like OSS, the signed URL's expiry is checked before the object is looked up: an expired
     # URL stays 403 after the gallery has forgotten the picture.
-    expires = request.query.get("Expires", "")
-    expired = found == "expired" or (expires.isdigit() and now >= int(expires))
+    expires = ascii_int(request.query.get("Expires", ""))  # not a number: not an expiry
+    expired = found == "expired" or (expires is not None and now >= expires)
     if expired or not isinstance(found, Picture):
         code, message, status = (
             ("AccessDenied", "Request has expired.", 403)

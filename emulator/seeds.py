@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 import random
 
+# The seeds a caller may choose (admin API, scenario files): a signed 64-bit number, which any
+# tool and a state file carry as it is.
+MAX_SEED = 2**63 - 1
+
 
 class Seeds:
     """Derives independent, reproducible streams from the server seed and a tuple of parts, so

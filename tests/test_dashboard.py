@@ -127,7 +127,12 @@ def test_status_prints_the_overview_table() -> None:
         client = openai.OpenAI(base_url=server.url + "/compatible-mode/v1", api_key=server.key)
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
         with urllib.request.urlopen(
-            urllib.request.Request(server.url + "/_emulator/packs", method="POST"), timeout=5
+            urllib.request.Request(
+                server.url + "/_emulator/packs",
+                data=b"{}",
+                headers={"Content-Type": "application/json"},
+            ),
+            timeout=5,
         ):
             pass
         done = run_cli("status", "--port", port)

@@ -1,13 +1,14 @@
 """The JSON admin API under /_emulator/: read the plan, move the clock, run the console's moves.
 
-Bound to loopback: a request from another address gets 403 unless the emulator was told
-otherwise. Full keys are returned (a test double's convenience); the usage page masks them.
+Bound to loopback (admin/guard.py: the peer, the Host header, and for writes the Origin and a
+JSON content type), and every value read through admin/values.py's bounded readers. Full keys
+are returned (a test double's convenience); the usage page masks them.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,63 +17,68 @@ from aiohttp import web
 
 from emulator.admin import views
 from emulator.admin.dashboard import add_dashboard_routes
+from emulator.admin.guard import AdminPolicy, loopback
+from emulator.admin.values import Body, query_choice, query_whole, shown
 from emulator.catalog import CATALOGS
-from emulator.config import ConfigError, load_scenario, scenario_names
+from emulator.config import Config, ConfigError, load_scenario, scenario_names
+from emulator.image_routes import FILES
+from emulator.journal import DEFAULT_LIMIT as JOURNAL_LIMIT
 from emulator.plan.calendar import iso
-from emulator.plan.clock import parse_instant, parse_step
-from emulator.plan.ledger import PlanError
+from emulator.plan.credits import TIER_CREDITS
+from emulator.plan.ledger import MAX_TERM_MONTHS, PlanError
 from emulator.runtime import RUNTIME, Runtime
+from emulator.seeds import MAX_SEED
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 USAGE_WINDOWS = (1, 7, 30)
+TIERS = tuple(TIER_CREDITS)
+MAX_SCENARIO_NAME_CHARS = 200
+log = logging.getLogger("emulator.admin")
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+    # Names stay readable (ensure_ascii=False); a lone surrogate, which UTF-8 cannot carry,
+    # becomes its JSON escape `\ud800` instead of failing the answer: whatever the plan or
+    # the journal holds, the admin API can always show it.
+    text = json.dumps(body, ensure_ascii=False)
+    return web.Response(
+        body=text.encode("utf-8", "backslashreplace"),
+        status=status,
+        content_type="application/json",
+    )
 
 
 def _refuse(message: str, status: int = 400) -> web.Response:
     return _json({"error": message}, status)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise PlanError("the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise PlanError("the body must be a JSON object")
-    return body
-
-
-def _months(body: dict[str, Any]) -> int:
-    """A term in whole months (default 1), from an admin call's body."""
-    months = body.get("months", 1)
-    if not isinstance(months, int) or isinstance(months, bool) or months < 1:
-        raise PlanError("months must be a whole number of at least 1")
-    return months
+async def _body(request: web.Request, *known: str) -> Body:
+    return Body.parse(await request.read(), known)
 
 
 def _runtime(request: web.Request) -> Runtime:
     return request.app[RUNTIME]
 
 
-def _loopback(remote: str | None) -> bool:
-    try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return remote == "localhost"
+def _policy(config: Config) -> AdminPolicy:
+    return AdminPolicy(anywhere=config.admin_anywhere, bound_host=config.host)
 
 
 @web.middleware
 async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/_emulator"):
         return await handler(request)
-    if not _loopback(request.remote) and not _runtime(request).config.admin_anywhere:
-        return _refuse("the admin API answers on loopback only", 403)
+    runtime = _runtime(request)
+    if request.path.startswith(FILES + "/"):
+        # Picture URLs are handed to API clients as the real service's OSS links are: only
+        # the peer check of the admin API applies to them, not its Host and Origin checks.
+        if not loopback(request.remote) and not runtime.config.admin_anywhere:
+            return _refuse("the admin API answers on loopback only", 403)
+        return await handler(request)
+    refusal = _policy(runtime.config).refusal(request.method, request.remote, request.headers)
+    if refusal is not None:
+        log.info("admin request refused: %s %s: %s", request.method, request.path, refusal.message)
+        return _refuse(refusal.message, refusal.status)
     try:
         return await handler(request)
     except PlanError as error:
@@ -82,7 +88,7 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         # its answer goes out; a refused one may have changed something too (a seat added, its
         # assignment refused), and a save with nothing changed writes nothing.
         if request.method not in ("GET", "HEAD"):
-            _runtime(request).persist()
+            runtime.persist()
 
 
 async def health(request: web.Request) -> web.StreamResponse:
@@ -94,33 +100,32 @@ async def state(request: web.Request) -> web.StreamResponse:
 
 
 async def clock(request: web.Request) -> web.StreamResponse:
-    """GET: the clock. POST {"set": ISO, "advance": "+31d", "freeze": bool}: move it first."""
+    """GET: the clock. POST {"set": ISO, "advance": "+31d", "freeze": bool}: move it first
+    (set, then advance), only ever inside the calendar's window."""
     runtime = _runtime(request)
     if request.method == "POST":
-        body = await _body(request)
-        freeze = body.get("freeze", runtime.clock.frozen)
-        if not isinstance(freeze, bool):
-            raise PlanError("freeze must be true or false")
-        try:
-            if "set" in body:
-                runtime.clock.set(parse_instant(str(body["set"])), freeze=freeze)
-            elif freeze != runtime.clock.frozen:
-                runtime.clock.set(runtime.clock.now(), freeze=freeze)
-            if "advance" in body:
-                runtime.clock.advance(parse_step(str(body["advance"])))
-        except ValueError as exc:
-            raise PlanError(str(exc)) from None
+        body = await _body(request, "set", "advance", "freeze")
+        freeze = body.flag("freeze", runtime.clock.frozen)
+        instant = body.instant("set")
+        start = runtime.clock.now() if instant is None else instant
+        step = body.step("advance", start)  # checked before anything moves
+        if instant is not None:
+            runtime.clock.set(instant, freeze=freeze)
+        elif freeze != runtime.clock.frozen:
+            runtime.clock.set(runtime.clock.now(), freeze=freeze)
+        if step is not None:
+            runtime.clock.advance(step)
+    elif request.method not in ("GET", "HEAD"):
+        raise PlanError(f"{request.method} is not allowed here: GET or POST", 405)
     return _json({"now": iso(runtime.clock.now()), "frozen": runtime.clock.frozen})
 
 
 async def journal(request: web.Request) -> web.StreamResponse:
-    try:
-        limit = int(request.query.get("limit", "100"))
-        status = int(request.query["status"]) if "status" in request.query else None
-    except ValueError:
-        raise PlanError("limit and status must be integers") from None
+    """GET ?limit=1..10000 (100) &status=100..599 &bodies=0|1: the newest entries first."""
+    limit = query_whole(request.query, "limit", 1, JOURNAL_LIMIT, 100)
+    status = query_whole(request.query, "status", 100, 599, 0) or None
+    bodies = query_choice(request.query, "bodies", ("0", "1"), "1") == "1"
     entries = _runtime(request).journal.newest(limit, status)
-    bodies = request.query.get("bodies", "1") != "0"  # the usage page's list leaves them out
     return _json({"entries": [entry.to_json(bodies) for entry in entries]})
 
 
@@ -130,18 +135,17 @@ async def journal_entry(request: web.Request) -> web.StreamResponse:
     for entry in reversed(_runtime(request).journal.entries):
         if entry.request_id == wanted:
             return _json(entry.to_json())
-    raise PlanError(f"no journal entry {wanted!r}", 404)
+    raise PlanError(f"no journal entry {shown(wanted)}", 404)
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
+    await _body(request)
     _runtime(request).reset()
     return _json(views.overview(_runtime(request)))
 
 
 async def usage(request: web.Request) -> web.StreamResponse:
-    days = request.query.get("days", "30")
-    if not days.isdigit() or int(days) not in USAGE_WINDOWS:
-        raise PlanError("days must be 1, 7 or 30")
+    days = query_choice(request.query, "days", tuple(map(str, USAGE_WINDOWS)), "30")
     return _json(views.usage(_runtime(request), int(days)))
 
 
@@ -152,17 +156,20 @@ async def stats(request: web.Request) -> web.StreamResponse:
 
 
 async def buy_pack(request: web.Request) -> web.StreamResponse:
+    await _body(request)
     runtime = _runtime(request)
     pack = runtime.ledger.buy_pack()
     return _json(views.pack_view(pack, runtime.clock.now()), 201)
 
 
 async def add_seat(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await _body(request, "tier", "member")
+    tier = body.choice("tier", TIERS, "pro") or "pro"
+    member = body.name("member")
     ledger = _runtime(request).ledger
-    seat = ledger.add_seat(str(body.get("tier", "pro")))
-    if body.get("member") is not None:
-        seat = ledger.assign(seat.id, str(body["member"]))
+    seat = ledger.add_seat(tier)
+    if member is not None:
+        seat = ledger.assign(seat.id, member)
     return _json(views.seat_view(seat, ledger), 201)
 
 
@@ -170,41 +177,48 @@ async def seat_action(request: web.Request) -> web.StreamResponse:
     """POST /seats/{id}/{assign|reclaim|upgrade|reset-key|suspend|unsuspend}."""
     ledger = _runtime(request).ledger
     seat_id, action = request.match_info["seat"], request.match_info["action"]
-    body = await _body(request)
     if action == "assign":
-        if not isinstance(body.get("member"), str) or not body["member"]:
+        member = (await _body(request, "member")).name("member")
+        if member is None:
             raise PlanError("assign needs a member name")
-        seat = ledger.assign(seat_id, body["member"])
-    elif action == "reclaim":
-        seat = ledger.reclaim(seat_id)
+        seat = ledger.assign(seat_id, member)
     elif action == "upgrade":
-        seat = ledger.upgrade(seat_id, str(body.get("tier", "")))
-    elif action == "reset-key":
-        seat = ledger.reset_key(seat_id)
-    elif action in ("suspend", "unsuspend"):
-        seat = ledger.suspend(seat_id, action == "suspend")
+        tier = (await _body(request, "tier")).choice("tier", TIERS)
+        if tier is None:
+            raise PlanError(f"upgrade needs a tier: one of {', '.join(TIERS)}")
+        seat = ledger.upgrade(seat_id, tier)
+    elif action in ("reclaim", "reset-key", "suspend", "unsuspend"):
+        await _body(request)
+        if action == "reclaim":
+            seat = ledger.reclaim(seat_id)
+        elif action == "reset-key":
+            seat = ledger.reset_key(seat_id)
+        else:
+            seat = ledger.suspend(seat_id, action == "suspend")
     else:
-        raise PlanError(f"unknown seat action {action!r}", 404)
+        raise PlanError(f"unknown seat action {shown(action)}", 404)
     return _json(views.seat_view(seat, ledger))
 
 
 async def renew(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
-    _runtime(request).ledger.renew(_months(body))
+    """POST {"months": 1..}: the term grows, up to MAX_TERM_MONTHS in all."""
+    body = await _body(request, "months")
+    _runtime(request).ledger.renew(body.whole("months", 1, MAX_TERM_MONTHS, 1) or 1)
     return _json(views.overview(_runtime(request))["subscription"])
 
 
 async def subscribe(request: web.Request) -> web.StreamResponse:
     """A new subscription: refused while one is active (one per account, the FAQ)."""
     runtime = _runtime(request)
+    body = await _body(request, "months")
+    months = body.whole("months", 1, MAX_TERM_MONTHS, 1) or 1
     if not runtime.ledger.expired():
         raise PlanError(
             "Each Alibaba Cloud account can have only one active Token Plan Team Edition "
             "subscription.",
             409,
         )
-    body = await _body(request)
-    runtime.resubscribe(_months(body))
+    runtime.resubscribe(months)
     return _json(views.overview(runtime), 201)
 
 
@@ -219,13 +233,11 @@ async def switch_scenario(request: web.Request) -> web.StreamResponse:
     """POST {"name": ..., "seed"?, "clock"?, "catalog"?}: serve that scenario from its start
     (same file), on another model list if `catalog` says so."""
     runtime = _runtime(request)
-    body = await _body(request)
-    name = body.get("name", runtime.config.scenario)
-    if not isinstance(name, str):
-        raise PlanError("name must be a scenario name")
-    catalog = body.get("catalog")
-    if catalog is not None and catalog not in CATALOGS:
-        raise PlanError(f"catalog must be one of {', '.join(CATALOGS)}")
+    body = await _body(request, "name", "seed", "clock", "catalog")
+    name = body.name("name", MAX_SCENARIO_NAME_CHARS) or runtime.config.scenario
+    seed = body.whole("seed", 0, MAX_SEED)
+    body.instant("clock")  # refused here, before anything changes
+    catalog = body.choice("catalog", CATALOGS)
     path = Path(runtime.config.scenarios_file) if runtime.config.scenarios_file else None
     try:
         loaded = load_scenario(name, path)
@@ -237,15 +249,10 @@ async def switch_scenario(request: web.Request) -> web.StreamResponse:
         port=old.port,
         state_file=old.state_file,
         admin_anywhere=old.admin_anywhere,
-        seed=body.get("seed"),
-        clock=body.get("clock"),
+        seed=seed,
+        clock=body.fields.get("clock"),
         catalog=catalog,
     )
-    if config.clock is not None:
-        try:
-            parse_instant(config.clock)
-        except ValueError as exc:
-            raise PlanError(f"clock: {exc}") from None
     runtime.switch(config)
     return _json(views.overview(runtime))
 

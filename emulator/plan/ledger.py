@@ -21,6 +21,12 @@ from emulator.seeds import Seeds, plan_key
 
 DAY = 86400.0
 PACK_MONTHS = 1  # a shared pack is valid one month from purchase
+# Bounds of the emulator, not of the product (whose limits are not published): a subscription
+# term of a century keeps every anniversary inside the calendar (plan/clock.py's window), and
+# a thousand seats or packs is more than any test needs while keeping a state file small.
+MAX_TERM_MONTHS = 1200
+MAX_SEATS = 1000
+MAX_PACKS = 1000
 
 
 class PlanError(Exception):
@@ -190,6 +196,8 @@ class Ledger:
 
     def add_seat(self, tier: str) -> Seat:
         _check_tier(tier)
+        if len(self.seats) >= MAX_SEATS:
+            raise PlanError(f"the emulator keeps at most {MAX_SEATS} seats", 409)
         seat = Seat(id=f"seat-{len(self.seats) + 1}", tier=tier, cycle=self.cycle())
         self.seats[seat.id] = seat
         return seat
@@ -242,6 +250,8 @@ class Ledger:
         return seat
 
     def buy_pack(self) -> Pack:
+        if len(self.packs) >= MAX_PACKS:
+            raise PlanError(f"the emulator keeps at most {MAX_PACKS} packs", 409)
         now = self.clock.now()
         pack = Pack(f"pack-{len(self.packs) + 1}", now, add_months(now, PACK_MONTHS))
         self.packs.append(pack)
@@ -250,13 +260,19 @@ class Ledger:
     def renew(self, months: int) -> None:
         """Extend validity; Credits of the current month are neither added nor reset. Only
         before the end: after expiry one subscribes again, and the keys change (the FAQ)."""
-        if months < 1:
-            raise PlanError("renew by at least one month")
         if self.expired():
             raise PlanError(
                 "the subscription has expired and cannot be renewed: subscribe again "
                 "(POST /_emulator/subscription), which issues new keys",
                 409,
+            )
+        room = MAX_TERM_MONTHS - self.term_months
+        if not 1 <= months <= room:
+            raise PlanError(
+                f"months must be from 1 to {room}: a subscription term is at most "
+                f"{MAX_TERM_MONTHS} months and this one has {self.term_months}"
+                if room
+                else f"the subscription term is already the longest kept ({MAX_TERM_MONTHS} months)"
             )
         self.term_months += months
 

@@ -14,7 +14,7 @@ from emulator.engine import tokens
 from emulator.errors import invalid, out_of_range
 from emulator.protocols import fields
 
-_SIZE = re.compile(r"^(\d{2,5})\*(\d{2,5})$")
+_SIZE = re.compile(r"^([0-9]{2,5})\*([0-9]{2,5})$")  # ASCII: `\d` takes any script's digits
 _PRESETS = {"1K": 1024, "2K": 2048, "4K": 4096}
 _IMAGE_TYPES = ("jpeg", "jpg", "png", "bmp", "webp")
 MAX_NEGATIVE_PROMPT = 500

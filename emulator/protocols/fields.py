@@ -73,12 +73,22 @@ def integer(body: dict[str, Any], name: str) -> int | None:
 
 
 def number(body: dict[str, Any], name: str) -> float | None:
+    """An optional number; an integer too large for a float reads as an infinity."""
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise type_error(name, "Number")
-    return float(value)
+    if isinstance(value, int):
+        # JSON integers have no size limit: one beyond float range is beyond every range a
+        # number is checked against, so it becomes an infinity of its sign (not OverflowError).
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    if not math.isfinite(value):
+        raise type_error(name, "Number")
+    return value
 
 
 def int_in(body: dict[str, Any], name: str, low: int, high: int) -> int | None:

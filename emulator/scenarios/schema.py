@@ -28,8 +28,10 @@ from emulator.catalog import (
     error_kinds,
 )
 from emulator.engine.types import TOOL_POLICIES
-from emulator.plan.clock import parse_instant
+from emulator.plan.clock import WINDOW, parse_instant
+from emulator.plan.ledger import MAX_TERM_MONTHS
 from emulator.scenarios.faults import GATEWAY_BODIES
+from emulator.seeds import MAX_SEED
 
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
 
@@ -75,6 +77,20 @@ def at_least(low: float, *types: type) -> Check:
     return check
 
 
+def between(low: int, high: int) -> Check:
+    """A whole number in [low, high]."""
+    base = kind(int)
+
+    def check(value: Any) -> str | None:
+        if problem := base(value):
+            return problem
+        if value < low:
+            return f"must be at least {low}"
+        return None if value <= high else f"must be at most {high}"
+
+    return check
+
+
 def one_of(*choices: str) -> Check:
     def check(value: Any) -> str | None:
         if value in choices:
@@ -91,8 +107,8 @@ def instant(value: Any) -> str | None:
         return None
     try:
         parse_instant(str(value))
-    except (ValueError, OverflowError):
-        return "must be an ISO-8601 instant such as 2026-05-01T00:00:00Z"
+    except ValueError:
+        return f"must be an ISO-8601 instant within {WINDOW}, such as 2026-05-01T00:00:00Z"
     return None
 
 
@@ -246,12 +262,14 @@ RULE = mapping(
 SCENARIO = mapping(
     {
         "description": Field(STR),
-        "seed": Field(COUNT),
+        "seed": Field(between(0, MAX_SEED)),
         "clock": Field(instant),
         "accept_x_api_key": Field(BOOL),
         "context_cache": Field(BOOL),
         "tool_calls": Field(one_of(*TOOL_POLICIES)),
-        "subscription": mapping({"start": Field(instant), "months": Field(at_least(1, int))}),
+        "subscription": mapping(
+            {"start": Field(instant), "months": Field(between(1, MAX_TERM_MONTHS))}
+        ),
         "seats": listing(
             mapping(
                 {

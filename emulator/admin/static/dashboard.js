@@ -30,11 +30,14 @@
     $(id).innerHTML = html;
   }
 
+  // Writes are JSON, always: the admin API refuses any other Content-Type (a guard against
+  // cross-site form posts); the browser adds this page's Origin, which the API accepts.
   async function call(method, path, body) {
+    const write = method !== "GET" && method !== "HEAD";
     const response = await fetch(API + path, {
       method,
-      headers: body ? { "content-type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
+      headers: write ? { "content-type": "application/json" } : {},
+      body: write ? JSON.stringify(body || {}) : undefined,
       cache: "no-store",
     });
     const data = await response.json().catch(() => ({}));
