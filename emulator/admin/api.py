@@ -16,8 +16,12 @@ from aiohttp import web
 
 from emulator.admin import views
 from emulator.admin.dashboard import add_dashboard_routes
+from emulator.admin.health import problems
+from emulator.bodies import ClientGone, read_body
 from emulator.catalog import CATALOGS
 from emulator.config import ConfigError, load_scenario, scenario_names
+from emulator.errors import ApiError
+from emulator.image_routes import FILES
 from emulator.plan.calendar import iso
 from emulator.plan.clock import parse_instant, parse_step
 from emulator.plan.ledger import PlanError
@@ -36,7 +40,12 @@ def _refuse(message: str, status: int = 400) -> web.Response:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    try:
+        raw = await read_body(request)
+    except ApiError as error:  # too large, a bad encoding, too slow: said in the admin's form
+        raise PlanError(error.message, error.status) from None
+    except ClientGone:
+        raise PlanError("the client hung up before its body was complete") from None
     if not raw:
         return {}
     try:
@@ -62,14 +71,18 @@ def _runtime(request: web.Request) -> Runtime:
 
 def _loopback(remote: str | None) -> bool:
     try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
+        address = ipaddress.ip_address(remote) if remote is not None else None
     except ValueError:
         return remote == "localhost"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1, as a dual-stack socket reports it
+    return address is not None and address.is_loopback
 
 
 @web.middleware
 async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/_emulator"):
+    # The picture URLs stand in for OSS's signed URLs: whoever got one may fetch it.
+    if not request.path.startswith("/_emulator") or request.path.startswith(FILES + "/"):
         return await handler(request)
     if not _loopback(request.remote) and not _runtime(request).config.admin_anywhere:
         return _refuse("the admin API answers on loopback only", 403)
@@ -86,7 +99,13 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def health(request: web.Request) -> web.StreamResponse:
-    return _json({"status": "ok", "scenario": _runtime(request).config.scenario})
+    """200 `ok` while the plan can be served; 503 `degraded` with the reasons when not."""
+    runtime = _runtime(request)
+    found = problems(runtime)
+    if not found:
+        return _json({"status": "ok", "scenario": runtime.config.scenario})
+    body = {"status": "degraded", "scenario": runtime.config.scenario, "reasons": found}
+    return _json(body, 503)
 
 
 async def state(request: web.Request) -> web.StreamResponse:
