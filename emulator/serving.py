@@ -21,9 +21,10 @@ from emulator.config import HttpLimits
 log = logging.getLogger("emulator")
 
 # What a connection gets when its headers are late: then it is closed (as nginx does).
+_LATE_HEADERS = b"The request headers did not arrive within the timeout.\n"
 _HEADER_TIMEOUT_ANSWER = (
-    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 53\r\n"
-    b"Connection: close\r\n\r\nThe request headers did not arrive within the timeout.\n"
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_LATE_HEADERS), _LATE_HEADERS)
 )
 
 
@@ -56,7 +57,10 @@ class _Handler(web_protocol.RequestHandler):
         try:
             return await super().finish_response(request, resp, start_time)
         finally:
-            self._in_request = bool(self._messages)  # a pipelined request may be waiting
+            # Still in it while a pipelined request waits, or while the rest of an unread body
+            # may arrive (aiohttp discards it): those bytes start no header deadline, and the
+            # idle deadline still closes a connection that stops half way.
+            self._in_request = bool(self._messages) or not request.content.is_eof()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_header_timer()

@@ -315,7 +315,9 @@ def test_partial_headers_are_closed_after_the_header_timeout(
         sock.sendall(b"POST /compatible-mode/v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
         elapsed, data = closed_after(sock)
     assert FAST.header_timeout * 0.9 <= elapsed < FAST.header_timeout + 1.5
-    assert data.startswith(b"HTTP/1.1 408 Request Timeout")
+    assert data.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert data.endswith(b"\r\n\r\nThe request headers did not arrive within the timeout.\n")
+    assert b"\r\nContent-Length: 55\r\n" in data
     # Trickling a byte at a time does not extend it.
     with connect(emulator) as sock:
         started = time.perf_counter()
