@@ -61,19 +61,18 @@ def _encoding(request: web.Request) -> str | None:
 
 
 async def _read(request: web.Request, encoding: str | None, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
+    # One growing buffer, not a list of chunks: a large buffer is its own mapping that goes
+    # back to the system when freed, where thousands of 64 KiB chunks alive at once fragment
+    # the heap (4 x 48 MiB bodies left ~130 MB held that way).
+    body = bytearray()
     decoder = _Decoder(encoding, limit) if encoding is not None else None
     while chunk := await request.content.readany():
-        if decoder is not None:
-            chunk = decoder.feed(chunk)
-        size += len(chunk)
-        if size > limit:
+        body += decoder.feed(chunk) if decoder is not None else chunk
+        if len(body) > limit:
             raise ApiError("body_too_large", limit=limit)
-        chunks.append(chunk)
     if decoder is not None:
         decoder.finish()
-    return b"".join(chunks)
+    return bytes(body)
 
 
 class _Decoder:

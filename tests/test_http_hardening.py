@@ -9,12 +9,14 @@ Framing is the point here, so most requests go over a raw socket; the deadlines 
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import json
 import logging
 import socket
 import sqlite3
 import textwrap
+import threading
 import time
 import urllib.request
 import zlib
@@ -431,6 +433,36 @@ def test_body_limit_is_enforced_while_reading(
     assert answer_head.startswith(b"HTTP/1.1 413")
     assert b'"type":"request_too_large"' in answer_head
     assert sent < 4 * FAST.max_body
+
+
+def _rss_mib() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 // 2**20
+
+
+def test_large_bodies_leave_no_memory_held(emulator_factory: Factory) -> None:
+    """Four 48 MiB bodies at once, read and refused (not JSON): the memory goes back."""
+    emulator = emulator_factory(Config(clock=CLOCK))
+    size, piece = 48 * 2**20, b"x" * 2**20
+    before = _rss_mib()
+
+    def upload(answers: list[int]) -> None:
+        with connect(emulator) as sock:
+            sock.sendall(head(CHAT, emulator, Content_Length=str(size), **auth(emulator)))
+            for _ in range(size // len(piece)):
+                sock.sendall(piece)
+            answers.append(read_answer(sock).status)
+
+    answers: list[int] = []
+    uploads = [threading.Thread(target=upload, args=(answers,)) for _ in range(4)]
+    for thread in uploads:
+        thread.start()
+    for thread in uploads:
+        thread.join(30)
+    assert answers == [400] * 4
+    time.sleep(0.5)  # the connections' handlers finish
+    gc.collect()
+    assert _rss_mib() - before < 64, (before, _rss_mib())
 
 
 def test_request_ids_stay_deterministic(emulator: RunningEmulator) -> None:
