@@ -14,6 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from emulator.config import (
     DEFAULT_PORT,
     Config,
     ConfigError,
+    HttpLimits,
     load_scenario,
     scenario_names,
 )
@@ -33,6 +35,7 @@ from emulator.engine.types import TOOL_POLICIES
 from emulator.plan.clock import parse_instant
 from emulator.runtime import RUNTIME, Runtime
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
+from emulator.serving import Runner
 from emulator.sites import SITES
 
 DEFAULT_MODEL = "qwen3.6-plus"
@@ -57,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (parser, serve, env):
         _common(sub)
     for sub in (parser, serve):
+        _timeouts(sub)
         sub.add_argument(
             "--log-level",
             default=argparse.SUPPRESS,
@@ -65,6 +69,29 @@ def _parser() -> argparse.ArgumentParser:
             help="logging detail (default warning)",
         )
     return parser
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 86_400 * 365:  # NaN and infinity fail this too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def _timeouts(parser: argparse.ArgumentParser) -> None:
+    limits = HttpLimits()
+    for name, default, what in (
+        ("header", limits.header_timeout, "from a request's first byte to the end of its headers"),
+        ("body", limits.body_timeout, "from the end of a request's headers to the end of its body"),
+        ("idle", limits.idle_timeout, "a kept-alive connection may stay idle between requests"),
+    ):
+        parser.add_argument(
+            f"--{name}-timeout",
+            type=_seconds,
+            metavar="SECONDS",
+            default=argparse.SUPPRESS,
+            help=f"seconds {what}; the connection is closed after it (default {default:g})",
+        )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +151,16 @@ def config_from(args: argparse.Namespace) -> Config:
         admin_anywhere=getattr(args, "admin_anywhere", None),
         tool_calls=getattr(args, "tool_calls", None),
         state_file=getattr(args, "state", None),
+    )
+    config = config.with_overrides(
+        http=replace(
+            config.http,
+            **{
+                f"{name}_timeout": getattr(args, f"{name}_timeout")
+                for name in ("header", "body", "idle")
+                if hasattr(args, f"{name}_timeout")
+            },
+        )
     )
     if config.clock:
         try:
@@ -198,7 +235,7 @@ async def serve(config: Config) -> None:
     app[RUNTIME].engine.writer.vocabulary("en_US")
     gc.collect()
     gc.freeze()
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = Runner(app, config.http)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()

@@ -40,6 +40,16 @@ class PackConfig:
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """Deadlines (seconds) and the body size (bytes) of the HTTP layer; docs/reliability.md."""
+
+    header_timeout: float = 10.0  # first byte of a request to the end of its headers
+    body_timeout: float = 60.0  # end of the headers to the end of the body
+    idle_timeout: float = 75.0  # a kept-alive connection with no request in it
+    max_body: int = 64 * 1024 * 1024  # after decompression; agent tools send large contexts
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -67,6 +77,7 @@ class Config:
     rules: tuple[Rule, ...] = ()  # scripted answers, errors and faults, first match wins
     initial_state: str = "start"  # the scenario state rules start in
     scenarios_file: str | None = None  # where the scenario came from (None: embedded)
+    http: HttpLimits = field(default_factory=HttpLimits)  # server settings, not the scenario's
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with every change that is not None applied."""

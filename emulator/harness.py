@@ -9,9 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.bodies import LIMITS
 from emulator.config import Config
 from emulator.runtime import RUNTIME, Runtime
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
+from emulator.serving import Runner
 
 
 class Endpoints:
@@ -81,7 +83,7 @@ def start_emulator(config: Config | None = None) -> RunningEmulator:
     thread.start()
 
     async def start() -> tuple[web.AppRunner, int]:
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = Runner(app, app[LIMITS])
         await runner.setup()
         site = web.TCPSite(runner, config.host, 0)
         await site.start()

@@ -11,14 +11,31 @@ from emulator.plan.credits import credits
 
 DEFAULT_LIMIT = 10_000
 BODY_LIMIT = 8 * 1024  # characters of a request / response body an entry keeps (usage page)
+TEXT_LIMIT = 512  # characters of any other text from a request (path, model, ...) kept
+# Shown only when this many characters of a key stay hidden besides: a short key never shows.
+_HIDDEN_AT_LEAST = 12
+_KEY_PREFIXES = ("sk-sp-", "sk-")
+
+
+def safe_text(value: str, limit: int = TEXT_LIMIT) -> str:
+    """Text a client supplied, made safe to keep, show and save: valid Unicode (a lone
+    surrogate, which aiohttp makes of a non-UTF-8 header byte and JSON allows as an escape,
+    becomes U+FFFD; UTF-8 cannot encode it) and at most `limit` characters."""
+    if not value.isascii():
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value if len(value) <= limit else value[:limit] + "…[truncated]"
 
 
 def mask(key: str | None) -> str | None:
-    """A key as the console shows it after creation: `sk-sp-****` and the last four."""
+    """A key as the console shows it after creation: `sk-sp-****` and the last four, which
+    are left out of a key too short to hide enough of (never a whole key, whatever it is)."""
     if not key:
         return None
-    prefix = "sk-sp-" if key.startswith("sk-sp-") else key[:3]
-    return f"{prefix}****{key[-4:]}"
+    key = safe_text(key)
+    prefix = next((p for p in _KEY_PREFIXES if key.startswith(p)), "")
+    secret = key[len(prefix) :]
+    tail = secret[-4:] if len(secret) >= 4 + _HIDDEN_AT_LEAST else ""
+    return f"{prefix}****{tail}"
 
 
 @dataclass
@@ -80,6 +97,13 @@ class Journal:
         self.recorded = 0
 
     def record(self, entry: Entry) -> None:
+        """Keep `entry`, every text a client could have supplied in it made safe first: the
+        journal, the usage page and the state file can then always render and save it."""
+        entry.method, entry.path = safe_text(entry.method), safe_text(entry.path)
+        for name in ("key", "member", "seat", "model", "error", "rule"):
+            value = getattr(entry, name)
+            if value is not None:
+                setattr(entry, name, safe_text(value))
         self.entries.append(entry)
         self.recorded += 1
 

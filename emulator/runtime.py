@@ -68,6 +68,8 @@ class Runtime:
     rules: RuleBook = field(default_factory=RuleBook)  # the scenario's rules and their state
     gallery: Gallery = field(default_factory=Gallery)  # generated images and async image tasks
     responses: ResponseStore = field(default_factory=ResponseStore)  # the Responses API's store
+    # The newest API call's unexpected failure, cleared by the next call served (health.py).
+    last_failure: str | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:

@@ -10,7 +10,6 @@ render it. Any ApiError is rendered in the envelope of the protocol that was cal
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
@@ -19,7 +18,9 @@ from typing import Any
 from aiohttp import web
 
 from emulator.admin.api import add_admin_routes
+from emulator.admin.health import describe
 from emulator.auth import presented_key
+from emulator.bodies import LIMITS, ClientGone, read_body
 from emulator.completion import complete, response_meta, text_model
 from emulator.config import Config
 from emulator.engine import tokens
@@ -34,7 +35,7 @@ from emulator.runtime import RUNTIME, Runtime
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, rule_error
 from emulator.sites import SITES, Site, site_of
-from emulator.streaming import PROBE, RULE, RULE_CALL, journal_once, sse_response
+from emulator.streaming import CLIENT_GONE, PROBE, RULE, RULE_CALL, journal_once, sse_response
 from emulator.web import ARRIVED, BODY, CALLER, ENTRY, REQUEST_ID, SITE, json_response
 
 log = logging.getLogger("emulator")
@@ -42,7 +43,6 @@ log = logging.getLogger("emulator")
 # Set when the server shuts down: a stalled request lets go, or it would hold the shutdown up.
 STOPPING = web.AppKey("stopping", asyncio.Event)
 NOT_SENT = 499  # the journal's status for a request that got no response (a drop or a stall)
-MAX_BODY_BYTES = 64 * 1024 * 1024  # agent tools send large contexts; context-window tests more
 
 ADMIN_BASE = "/_emulator"
 OPENAI_BASE = "/compatible-mode/v1"
@@ -76,36 +76,60 @@ def error_response(request: web.Request, error: ApiError, site: Site) -> web.Res
 @web.middleware
 async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    raw = request[BODY] = await request.read()
     arrived = runtime.clock.now()
     request[ARRIVED] = arrived
     runtime.requests_seen += 1
+    admin = request.path.startswith(ADMIN_BASE + "/") or request.path == ADMIN_BASE
+    site = None if admin else site_of(request.path)
+    raw, refused, gone = b"", None, False
+    if site is not None and request.match_info.http_exception is None:
+        # Only a routed API call's body is read (a 404's or a 405's never is; the admin API
+        # reads its own): the limit is enforced as it arrives (bodies.py).
+        try:
+            raw = await read_body(request)
+        except ApiError as error:
+            refused = error
+        except ClientGone:
+            gone = True
+    request[BODY] = raw
     # Under a frozen clock the same request must get the same id (determinism); on the real
     # clock the running count keeps identical requests within one clock tick apart.
     sequence = 0 if runtime.clock.frozen else runtime.requests_seen
     request[REQUEST_ID] = runtime.seeds.uuid(
         "request", request.method, request.path_qs, raw, arrived, sequence
     )
-    if request.path.startswith(ADMIN_BASE + "/") or request.path == ADMIN_BASE:
+    if admin:
         return await handler(request)
-    site = site_of(request.path)
     if site is None:
         return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
     request[SITE] = site
     request[ENTRY] = Entry(
         request[REQUEST_ID], arrived, request.method, request.path, site.plan, site.protocol
     )
+    if gone:  # hung up mid-body: nothing to answer, but the journal says what happened
+        log.info(
+            "%s %r: the client hung up before its body was complete", request.method, request.path
+        )
+        request[ENTRY].error = CLIENT_GONE
+        journal_once(request, NOT_SENT)
+        return web.Response(status=NOT_SENT)
     request[ENTRY].request_body = clip(raw)
-    response = await _answer(request, handler, site)
+    response = await _answer(request, handler, site, refused)
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
         request[ENTRY].response_body = clip(response.body)
-    journal_once(
-        request, response.status
-    )  # a whole answer: committed with its charge before sending
+    try:
+        journal_once(request, response.status)  # a whole answer: committed with its charge
+    except Exception as exc:  # before sending; the state file cannot be written (health.py)
+        runtime.last_failure = describe(exc)
+        raise
+    if response.status < 500:
+        runtime.last_failure = None
     return response
 
 
-async def _answer(request: web.Request, handler: Handler, site: Site) -> web.StreamResponse:
+async def _answer(
+    request: web.Request, handler: Handler, site: Site, refused: ApiError | None
+) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     unrouted = isinstance(request.match_info.http_exception, web.HTTPNotFound)
     if unrouted and not site.wrong_path_is_url_error:
@@ -113,6 +137,8 @@ async def _answer(request: web.Request, handler: Handler, site: Site) -> web.Str
         # the key (product.md §4.1); only the Token Plan gateway checks the key first.
         return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
     try:
+        if refused is not None:  # a body that could not be read: refused before the key check
+            raise refused
         # The Token Plan gateway takes the key only from `Authorization: Bearer` (FAQ) unless
         # configured otherwise; the other plans' Anthropic endpoints document x-api-key too.
         accept_x = runtime.config.accept_x_api_key or site.plan != "token_plan"
@@ -132,8 +158,9 @@ async def _answer(request: web.Request, handler: Handler, site: Site) -> web.Str
     except web.HTTPMethodNotAllowed:
         refusal = ApiError("method_not_allowed", method=request.method, path=request.path)
         return error_response(request, refusal, site)
-    except Exception:
-        log.exception("unexpected failure on %s %s", request.method, request.path)
+    except Exception as exc:
+        log.exception("unexpected failure on %s %r", request.method, request.path)
+        runtime.last_failure = describe(exc)
         if is_responses(request.path):
             return await refuse(request, ApiError("internal_error"))
         return error_response(request, ApiError("internal_error"), site)
@@ -150,7 +177,7 @@ async def _consult_rules(
     runtime = request.app[RUNTIME]
     if not runtime.rules.rules:
         return None
-    raw = await request.read()
+    raw = request[BODY]
     look = glance(_lenient_json(raw))
     probe = Probe(
         plan=site.plan,
@@ -215,11 +242,10 @@ def named_model(raw: bytes) -> str | None:
 
 
 def _lenient_json(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw) if raw else {}
-    except (ValueError, RecursionError):
+    try:  # parse_object, as the handlers do: lone surrogates replaced, so they render
+        return fields.parse_object(raw) if raw else {}
+    except ApiError:
         return {}
-    return body if isinstance(body, dict) else {}
 
 
 # ---- text endpoints -----------------------------------------------------------------------
@@ -227,7 +253,7 @@ def _lenient_json(raw: bytes) -> dict[str, Any]:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    body = fields.parse_object(await request.read())
+    body = fields.parse_object(request[BODY])
     model = text_model(runtime, body, "openai")
     chat = openai_chat.parse(body, model)
     result = complete(request, chat)
@@ -248,7 +274,7 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    body = fields.parse_object(await request.read())
+    body = fields.parse_object(request[BODY])
     model = text_model(runtime, body, "anthropic")
     chat = anthropic_messages.parse(body, model)
     result = complete(request, chat)
@@ -261,7 +287,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    body = fields.parse_object(await request.read())
+    body = fields.parse_object(request[BODY])
     model = text_model(runtime, body, "anthropic")
     chat = anthropic_messages.parse_for_count(body, model)
     counted = tokens.prompt_tokens(chat.messages, chat.tools)
@@ -274,8 +300,11 @@ async def _let_stalls_go(app: web.Application) -> None:
 
 def build_app(config: Config | None = None) -> web.Application:
     """The emulator as an aiohttp application; all its state hangs off the app."""
-    app = web.Application(middlewares=[gateway], client_max_size=MAX_BODY_BYTES)
-    app[RUNTIME] = Runtime.from_config(config or Config())
+    config = config or Config()
+    # aiohttp's own limit too, for anything that reads a body with request.read()
+    app = web.Application(middlewares=[gateway], client_max_size=config.http.max_body)
+    app[LIMITS] = config.http
+    app[RUNTIME] = Runtime.from_config(config)
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_let_stalls_go)
     for site in SITES:

@@ -20,6 +20,7 @@ log = logging.getLogger("emulator")
 RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
 RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
 PROBE = web.RequestKey("probe", Probe)  # what the rules saw of the request
+CLIENT_GONE = "client_gone"  # the journal's error for a client that hung up before the end
 # A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
 MALFORMED = {
     "openai": b'data: {"choices":[{"delta":{"content":"\n\n',
@@ -40,22 +41,38 @@ async def sse_response(
     rule = request.get(RULE)
     fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
     try:
-        for index, frame in enumerate(frames):
-            if fault is not None and await _stream_fault(request, response, fault, index):
-                return response
-            await response.write(frame)
-    except ApiError as error:
-        request[ENTRY].error = error.kind.name
-        await response.write(error_frame(error, request[REQUEST_ID]))
-    except ConnectionResetError:
-        return response  # the client went away; nothing left to tell it
-    except Exception:  # a bug: the 200 is out, so say it in the stream, never a second response
-        log.exception("unexpected failure while streaming %s", request.path)
-        request[ENTRY].error = "internal_error"
-        await response.write(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
-    journal_once(request, response.status)  # before the stream ends: a client that has read to
-    await response.write_eof()  # the end finds its request in the journal (and the state file)
+        try:
+            for index, frame in enumerate(frames):
+                if fault is not None and await _stream_fault(request, response, fault, index):
+                    return response
+                await response.write(frame)
+        except ApiError as error:
+            request[ENTRY].error = error.kind.name
+            await response.write(error_frame(error, request[REQUEST_ID]))
+        except ConnectionError:
+            raise  # the client went away: below
+        except Exception:  # a bug: the 200 is out, so say it in the stream, not a second response
+            log.exception("unexpected failure while streaming %r", request.path)
+            request[ENTRY].error = "internal_error"
+            await response.write(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
+        journal_once(request, response.status)  # before the stream ends: a client that read to
+        await response.write_eof()  # the end finds its request in the journal (and the state file)
+    except (ConnectionError, asyncio.CancelledError) as gone:
+        # The client hung up (reset, broken pipe, a closed transport: every ConnectionError), or
+        # the server is stopping and cancelled the handler. The 200 went out, so the journal
+        # says 200, with what happened; the charge was taken when the answer was made.
+        _client_gone(request, response.status)
+        if isinstance(gone, asyncio.CancelledError):
+            raise
     return response
+
+
+def _client_gone(request: web.Request, status: int) -> None:
+    entry = request[ENTRY]
+    if not entry.status:  # a stream already journaled (its end or a cut fault) keeps its entry
+        entry.error = entry.error or CLIENT_GONE
+        log.info("%r: the client went away during the stream", request.path)
+    journal_once(request, status)
 
 
 async def _stream_fault(

@@ -17,10 +17,13 @@ from aiohttp import web
 
 from emulator.admin import views
 from emulator.admin.dashboard import add_dashboard_routes
-from emulator.admin.guard import AdminPolicy, loopback
+from emulator.admin.guard import AdminPolicy
+from emulator.admin.health import problems
 from emulator.admin.values import Body, query_choice, query_whole, shown
+from emulator.bodies import ClientGone, read_body
 from emulator.catalog import CATALOGS
 from emulator.config import Config, ConfigError, load_scenario, scenario_names
+from emulator.errors import ApiError
 from emulator.image_routes import FILES
 from emulator.journal import DEFAULT_LIMIT as JOURNAL_LIMIT
 from emulator.plan.calendar import iso
@@ -53,7 +56,13 @@ def _refuse(message: str, status: int = 400) -> web.Response:
 
 
 async def _body(request: web.Request, *known: str) -> Body:
-    return Body.parse(await request.read(), known)
+    try:
+        raw = await read_body(request)
+    except ApiError as error:  # too large, a bad encoding, too slow: said in the admin's form
+        raise PlanError(error.message, error.status) from None
+    except ClientGone:
+        raise PlanError("the client hung up before its body was complete") from None
+    return Body.parse(raw, known)
 
 
 def _runtime(request: web.Request) -> Runtime:
@@ -66,15 +75,10 @@ def _policy(config: Config) -> AdminPolicy:
 
 @web.middleware
 async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/_emulator"):
+    # The picture URLs stand in for OSS's signed URLs: whoever got one may fetch it.
+    if not request.path.startswith("/_emulator") or request.path.startswith(FILES + "/"):
         return await handler(request)
     runtime = _runtime(request)
-    if request.path.startswith(FILES + "/"):
-        # Picture URLs are handed to API clients as the real service's OSS links are: only
-        # the peer check of the admin API applies to them, not its Host and Origin checks.
-        if not loopback(request.remote) and not runtime.config.admin_anywhere:
-            return _refuse("the admin API answers on loopback only", 403)
-        return await handler(request)
     refusal = _policy(runtime.config).refusal(request.method, request.remote, request.headers)
     if refusal is not None:
         log.info("admin request refused: %s %s: %s", request.method, request.path, refusal.message)
@@ -92,7 +96,13 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def health(request: web.Request) -> web.StreamResponse:
-    return _json({"status": "ok", "scenario": _runtime(request).config.scenario})
+    """200 `ok` while the plan can be served; 503 `degraded` with the reasons when not."""
+    runtime = _runtime(request)
+    found = problems(runtime)
+    if not found:
+        return _json({"status": "ok", "scenario": runtime.config.scenario})
+    body = {"status": "degraded", "scenario": runtime.config.scenario, "reasons": found}
+    return _json(body, 503)
 
 
 async def state(request: web.Request) -> web.StreamResponse:

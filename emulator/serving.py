@@ -1,0 +1,134 @@
+"""The HTTP server around the app: how long a connection may take to say what it wants, and
+quiet logs for clients that get HTTP wrong.
+
+aiohttp bounds idle keep-alive (`keepalive_timeout`) but not the time a client may take to send
+its headers, so a connection that sends half a request line is held for ever; and it logs a
+malformed request as an ERROR with a traceback. The handler below adds the header deadline and
+logs client mistakes as one INFO line. The body deadline is the body reader's (bodies.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web, web_protocol
+from aiohttp.http_exceptions import HttpProcessingError
+
+from emulator.config import HttpLimits
+
+log = logging.getLogger("emulator")
+
+# What a connection gets when its headers are late: then it is closed (as nginx does).
+_LATE_HEADERS = b"The request headers did not arrive within the timeout.\n"
+_HEADER_TIMEOUT_ANSWER = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_LATE_HEADERS), _LATE_HEADERS)
+)
+
+
+# Exceptions that mean the client broke the protocol or went away: its mistake, not ours.
+CLIENT_MISTAKES: tuple[type[BaseException], ...] = (HttpProcessingError, ConnectionError)
+
+
+class _Handler(web_protocol.RequestHandler):
+    """aiohttp's connection handler with a header deadline and quiet client-mistake logs."""
+
+    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._header_timeout = header_timeout
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._in_request = False  # headers of a request parsed, its response not yet finished
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is None and not self._in_request and data:
+            # The first byte of a request: its headers must be complete by the deadline.
+            loop = asyncio.get_running_loop()
+            self._header_timer = loop.call_later(self._header_timeout, self._headers_late)
+        super().data_received(data)
+        if self._messages:  # a whole request head was parsed
+            self._in_request = True
+            self._cancel_header_timer()
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        try:
+            return await super().finish_response(request, resp, start_time)
+        finally:
+            # Still in it while a pipelined request waits, or while the rest of an unread body
+            # may arrive (aiohttp discards it): those bytes start no header deadline, and the
+            # idle deadline still closes a connection that stops half way.
+            self._in_request = bool(self._messages) or not request.content.is_eof()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self._in_request or self._messages or self.transport is None:
+            return
+        log.info(
+            "closed a connection from %s: no complete request headers within %g s",
+            self.peername,
+            self._header_timeout,
+        )
+        self.transport.write(_HEADER_TIMEOUT_ANSWER)
+        self.force_close()
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, CLIENT_MISTAKES):
+            message = args[0] % args[1:] if args else "client error"
+            self.logger.info("%s: %s", message, _one_line(exc))
+            return
+        super().log_exception(*args, **kw)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+class _Server(web.Server):
+    def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timeout = header_timeout
+
+    def __call__(self) -> _Handler:
+        return _Handler(self, loop=self._loop, header_timeout=self._header_timeout, **self._kwargs)
+
+
+class Runner(web.AppRunner):
+    """An AppRunner whose connections keep the deadlines of `limits`."""
+
+    def __init__(self, app: web.Application, limits: HttpLimits) -> None:
+        super().__init__(
+            app,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=limits.idle_timeout,
+            # The body reader (bodies.py) decodes gzip and deflate itself, counting the
+            # decoded bytes against the limit as they come, and answers a bad encoding with a
+            # 400 in the caller's envelope; aiohttp's decoder would fail it as a bare 500.
+            auto_decompress=False,
+        )
+        self._limits = limits
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        return _Server(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=server._loop,
+            header_timeout=self._limits.header_timeout,
+            **server._kwargs,
+        )
