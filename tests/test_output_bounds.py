@@ -450,7 +450,14 @@ def test_a_huge_stream_does_not_hold_other_clients(server: CliServer) -> None:
     reader.join()
     assert sizes[0] > 1_000_000  # the whole answer went out meanwhile
     assert len(busy) >= 3
-    assert max(busy) < statistics.median(quiet) + 0.1, (statistics.median(quiet), busy)
+    # Typical figures: 10-20 ms each while the stream runs (1-2 ms before it). The slowest
+    # waits for the answer to be made (20-50 ms of CPU); on a loaded machine the scheduler adds
+    # its own delays, so the bound is on nine in ten, and the worst only has to be far from
+    # the minute the bug held every client.
+    usual = statistics.median(quiet)
+    delays = sorted(busy)
+    assert delays[int(len(delays) * 0.9) - 1] < usual + 0.1, (usual, delays)
+    assert delays[-1] < usual + 0.5, (usual, delays)
 
 
 def test_readers_that_stop_reading_do_not_pin_memory(server: CliServer) -> None:
