@@ -105,7 +105,7 @@ async def image_generation(request: web.Request) -> web.StreamResponse:
         result=answer,
         pictures=pictures,
     )
-    runtime.gallery.tasks[task.id] = task
+    runtime.gallery.keep_task(task)
     return json_response(request, dashscope_images.task_created_body(task.id, request[REQUEST_ID]))
 
 
@@ -118,7 +118,7 @@ async def task_query(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/tasks/{task_id}: the task's state on the emulator's clock."""
     runtime = request.app[RUNTIME]
     task_id = request.match_info["task_id"]
-    task = runtime.gallery.tasks.get(task_id)
+    task = runtime.gallery.task(task_id)
     status = task.status(runtime.clock.now()) if task is not None else "UNKNOWN"
     output: dict[str, Any] = {"task_id": task_id, "task_status": status}
     answer: dict[str, Any] = {"request_id": request[REQUEST_ID], "output": output}

@@ -21,6 +21,10 @@ RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
 RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
 PROBE = web.RequestKey("probe", Probe)  # what the rules saw of the request
 CLIENT_GONE = "client_gone"  # the journal's error for a client that hung up before the end
+# Bytes a stream writes before it lets other requests run: `write` waits only when the
+# transport's buffer is past its high-water mark (a slow reader), so a long answer to a fast
+# reader would otherwise hold the event loop until its last frame.
+YIELD_EVERY = 16 * 1024
 # A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
 MALFORMED = {
     "openai": b'data: {"choices":[{"delta":{"content":"\n\n',
@@ -31,8 +35,9 @@ MALFORMED = {
 async def sse_response(
     request: web.Request, frames: Iterator[bytes], error_frame: Callable[[ApiError, str], bytes]
 ) -> web.StreamResponse:
-    """Stream `frames`, each written (and so flushed) as it is produced. An ApiError once the
-    200 has gone out becomes an error frame in the protocol's stream form."""
+    """Stream `frames`, each written (and so flushed) as it is produced, with backpressure: a
+    reader that stops reading holds at most the transport's high-water mark of unsent bytes.
+    An ApiError once the 200 has gone out becomes an error frame in the protocol's stream form."""
     response = web.StreamResponse(
         status=200, headers=headers(request, "text/event-stream;charset=UTF-8")
     )
@@ -40,12 +45,17 @@ async def sse_response(
     await response.prepare(request)
     rule = request.get(RULE)
     fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
+    unyielded = 0  # bytes written since the stream last let other requests run
     try:
         try:
             for index, frame in enumerate(frames):
                 if fault is not None and await _stream_fault(request, response, fault, index):
                     return response
                 await response.write(frame)
+                unyielded += len(frame)
+                if unyielded >= YIELD_EVERY:
+                    unyielded = 0
+                    await asyncio.sleep(0)
         except ApiError as error:
             request[ENTRY].error = error.kind.name
             await response.write(error_frame(error, request[REQUEST_ID]))

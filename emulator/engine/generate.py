@@ -21,6 +21,7 @@ from faker import Faker
 
 from emulator.engine import tokens
 from emulator.engine.cache import CacheUse
+from emulator.engine.json_cut import cut_json
 from emulator.engine.schema_faker import SchemaFaker
 from emulator.engine.types import (
     ChatRequest,
@@ -36,6 +37,10 @@ from emulator.engine.types import (
 )
 from emulator.seeds import Seeds
 
+# Characters of generated JSON per output token the fake model is given room for: its words
+# average under 4 characters a token (tokens.py), so a JSON answer or tool arguments stop
+# growing only past what the model's maximum output could hold anyway.
+JSON_CHARS_PER_TOKEN = 5
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _JSON_OBJECT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -191,14 +196,23 @@ class Engine:
 
         tool = _pick_tool(request, rng, self.tool_calls)
         if tool is not None and answer_cap > 0:
-            call = self._tool_call(tool, digest, index, rng)
+            call, cut = self._tool_call(request, tool, digest, index, rng, answer_cap)
             signature = self._sig(digest) if reasoning else ""
+            if call is None:  # not even the name and `{}` fit: cut before anything was said
+                return Completion(
+                    "", reasoning, (), "length", signature=signature, piece_seed=piece_seed
+                )
             return Completion(
-                "", reasoning, (call,), "tool_calls", signature=signature, piece_seed=piece_seed
+                "",
+                reasoning,
+                (call,),
+                "length" if cut else "tool_calls",
+                signature=signature,
+                piece_seed=piece_seed,
             )
 
-        text = self._answer_text(request, rng, locale, input_tokens)
-        finish: FinishReason = "stop"
+        text, short = self._answer_text(request, rng, locale, input_tokens)
+        finish: FinishReason = "length" if short else "stop"
         stop_sequence = None
         for stop in request.stop:
             at = text.find(stop) if stop else -1
@@ -221,25 +235,45 @@ class Engine:
 
     def _answer_text(
         self, request: ChatRequest, rng: random.Random, locale: str, input_tokens: int
-    ) -> str:
+    ) -> tuple[str, bool]:
+        """The answer before `stop` and `max_tokens` cut it, and whether it is already short of
+        what was asked (a JSON instance bigger than the model could ever write)."""
         fmt = request.response_format
         if fmt.kind != "text":
             schema = fmt.schema if fmt.kind == "json_schema" and fmt.schema else _JSON_OBJECT_SCHEMA
             fake = self.writer.faker(locale, rng.getrandbits(64))
-            return json.dumps(SchemaFaker(schema, rng, fake).instance(), ensure_ascii=False)
+            faker = SchemaFaker(schema, rng, fake, _json_budget(request))
+            return json.dumps(faker.instance(), ensure_ascii=False), faker.exhausted
         words = rng.randint(12, 48) + min(150, input_tokens // 200)
-        return self.writer.prose(locale, rng, words)
+        return self.writer.prose(locale, rng, words), False
 
-    def _tool_call(self, tool: ToolSpec, digest: bytes, index: int, rng: random.Random) -> ToolCall:
+    def _tool_call(
+        self,
+        request: ChatRequest,
+        tool: ToolSpec,
+        digest: bytes,
+        index: int,
+        rng: random.Random,
+        cap: int,
+    ) -> tuple[ToolCall | None, bool]:
+        """The call, and whether `cap` cut its arguments (then closed again, so they stay JSON:
+        json_cut); None when not even the name and `{}` fit in `cap`."""
         fake = self.writer.faker("en_US", rng.getrandbits(64))
-        arguments = SchemaFaker(tool.schema or {"type": "object"}, rng, fake).instance()
+        faker = SchemaFaker(tool.schema or {"type": "object"}, rng, fake, _json_budget(request))
+        arguments = faker.instance()
         if not isinstance(arguments, dict):
             arguments = {}
-        return ToolCall(
+        text = json.dumps(arguments, ensure_ascii=False)
+        room = cap - tokens.count(tool.name)  # the name is said too, and counted (_output_tokens)
+        if room < 2:
+            return None, True
+        fitted = cut_json(text, room)
+        call = ToolCall(
             id="call_" + self.seeds.hex(24, digest, "tool", index),
             name=tool.name,
-            arguments=json.dumps(arguments, ensure_ascii=False),
+            arguments=fitted,
         )
+        return call, faker.exhausted or len(fitted) < len(text)
 
     def _sig(self, digest: bytes) -> str:
         return self.seeds.hex(64, digest, "signature")
@@ -295,14 +329,19 @@ def _name_pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Za-z0-9_]){body}(?![A-Za-z0-9_])", re.IGNORECASE)
 
 
+def _json_budget(request: ChatRequest) -> int:
+    """Characters a generated JSON instance may take: more than the model's longest answer
+    could hold (so the instance, not the budget, decides what `max_tokens` cuts, and a cut
+    answer is a prefix of the uncut one), yet a bound on the work whatever the schema asks."""
+    return JSON_CHARS_PER_TOKEN * request.model.max_output
+
+
 def _cut(text: str, cap: int) -> tuple[str, bool]:
     """`text` cut to at most `cap` tokens, and whether it was cut."""
     if cap >= len(text):  # every token has a character: nothing to cut, nothing to count
         return text, False
-    ends = tokens.token_ends(text)
-    if len(ends) <= cap:
-        return text, False
-    return (text[: ends[cap - 1]] if cap > 0 else ""), True
+    end = tokens.cut_point(text, max(cap, 0))
+    return (text, False) if end is None else (text[:end], True)
 
 
 def _locale(messages: tuple[Message, ...]) -> str:

@@ -9,13 +9,22 @@ Values are harmless when an agent that auto-approves runs the call: a shell comm
 a file or directory is a relative path under SCRATCH_DIR, a URL or e-mail address is on
 example.com, and numbers are small (1 to 100, or near the bound that rules that out) whatever
 the bounds.
+
+An instance is bounded in size and in work, whatever the schema asks: it stops growing once its
+JSON would pass `budget` characters (`exhausted` says so; the engine sets the budget from the
+model's maximum output), Faker is asked for at most FRESH_VALUES values (past that, values
+already made are drawn again) and strings are padded word by word with at most PAD_WORDS words.
+So a hostile schema costs milliseconds, and an ordinary one is generated exactly as before.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import random
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +38,11 @@ MAX_NODES = 5000
 MAX_ITEMS = 64
 MAX_PROPERTIES = 64
 MAX_STRING = 8192
+# Past these, values are recycled and long strings repeated rather than drawn afresh: Faker's
+# calls cost 5 to 200 microseconds each, and a schema may ask for thousands of values.
+FRESH_VALUES = 256
+PAD_WORDS = 1024
+DEFAULT_BUDGET = 1 << 20  # characters of JSON, when the caller gives none
 _EPOCH = datetime(2020, 1, 1)
 _WINDOW_SECONDS = 10 * 365 * 86400
 
@@ -86,16 +100,28 @@ _FORMAT_HINTS = {
 
 
 class SchemaFaker:
-    def __init__(self, root: dict[str, Any], rng: random.Random, fake: Faker) -> None:
+    def __init__(
+        self, root: dict[str, Any], rng: random.Random, fake: Faker, budget: int = DEFAULT_BUDGET
+    ) -> None:
         self.root = root
         self.rng = rng
         self.fake = fake
         self.nodes = 0  # instances and allOf parts made so far (MAX_NODES)
         self.nesting = 0  # instance() calls currently on the stack (HARD_DEPTH)
+        self.budget = budget  # characters of JSON the instance may take
+        self.spent = 0  # characters of JSON made so far (an estimate, never an underestimate)
+        self.exhausted = False  # the budget ran out: the instance is smaller than asked
+        self.fresh = FRESH_VALUES  # Faker values still to draw afresh
+        self.pad_words = PAD_WORDS  # words still to pad strings with, one by one
+        self._made: dict[str, list[str]] = {}  # Faker's values so far, by kind, to recycle
+        self._sizes: dict[int, int] = {}  # JSON size of const and enum values, by id
 
     def instance(self, schema: Any = None, name: str = "", depth: int = 0) -> Any:
         self.nodes += 1
         if self.nesting > HARD_DEPTH or self.nodes > MAX_NODES:
+            return None
+        if self.spent >= self.budget:
+            self.exhausted = True
             return None
         self.nesting += 1
         try:
@@ -103,14 +129,38 @@ class SchemaFaker:
         finally:
             self.nesting -= 1
 
+    def _left(self) -> int:
+        """Characters of the budget still free."""
+        return max(0, self.budget - self.spent)
+
+    def _spend(self, value: Any) -> Any:
+        """Count a finished value (containers count their brackets; items count themselves)."""
+        if isinstance(value, str):
+            self.spent += len(value) + 3  # quotes and a separator; escapes are rare
+        elif isinstance(value, (dict, list)):
+            self.spent += 2
+        else:
+            self.spent += 6
+        return value
+
+    def _given(self, value: Any) -> Any:
+        """A value the schema gives (const, enum): counted whole, as it is written whole."""
+        if isinstance(value, (dict, list, str)):
+            size = self._sizes.get(id(value))
+            if size is None:
+                size = self._sizes[id(value)] = len(json.dumps(value, ensure_ascii=False))
+            self.spent += size + 1
+            return value
+        return self._spend(value)
+
     def _instance(self, schema: Any, name: str, depth: int) -> Any:
         if not isinstance(schema, dict):
-            return self._word()  # `true` / `{}` schemas accept anything
+            return self._spend(self._word())  # `true` / `{}` schemas accept anything
         schema = self._resolve(schema)
         if "const" in schema:
-            return schema["const"]
+            return self._given(schema["const"])
         if isinstance(schema.get("enum"), list) and schema["enum"]:
-            return self.rng.choice(schema["enum"])
+            return self._given(self.rng.choice(schema["enum"]))
         for key in ("anyOf", "oneOf"):
             if isinstance(schema.get(key), list) and schema[key]:
                 options = [
@@ -121,25 +171,25 @@ class SchemaFaker:
                 return self.instance((options or schema[key])[0], name, depth)
         kind = self._type(schema)
         if kind == "object":
-            return self._object(schema, depth)
+            return self._spend(self._object(schema, depth))
         if kind == "array":
-            return self._array(schema, name, depth)
+            return self._spend(self._array(schema, name, depth))
         default = schema.get("default")
         if kind in ("integer", "number", "boolean") and _scalar(default):
-            return default  # what an agent leaves unset: the tool's own default
+            return self._spend(default)  # what an agent leaves unset: the tool's own default
         if kind in ("integer", "number") and _TIMEOUT.search(name):
-            return self._timeout(schema, name)
+            return self._spend(self._timeout(schema, name))
         if kind == "integer":
-            return self._integer(schema)
+            return self._spend(self._integer(schema))
         if kind == "number":
-            return self._number(schema)
+            return self._spend(self._number(schema))
         if kind == "boolean":
             # A flag that widens what a tool may do (dangerouslyDisableSandbox,
             # run_in_background, force) stays off: a real agent may auto-approve the call.
-            return not _RISKY_FLAG.search(name) and self.rng.random() < 0.5
+            return self._spend(not _RISKY_FLAG.search(name) and self.rng.random() < 0.5)
         if kind == "null":
-            return None
-        return self._string(schema, name)
+            return self._spend(None)
+        return self._spend(self._string(schema, name))
 
     def _resolve(self, schema: dict[str, Any], nesting: int = 0) -> dict[str, Any]:
         seen = 0
@@ -187,17 +237,32 @@ class SchemaFaker:
         for key, sub in properties.items():
             wanted = key in required or (depth < MAX_DEPTH and self.rng.random() < 0.5)
             if wanted:
+                if not self._room_for(key):
+                    return result
                 result[key] = self.instance(sub, key, depth + 1)
         for key in required:
             if key not in result:  # required but not described: any value will do
-                result[key] = self._word()
+                if not self._room_for(key):
+                    return result
+                result[key] = self._spend(self._word())
         minimum = _count(schema.get("minProperties"), 0, MAX_PROPERTIES)
         extra = schema.get("additionalProperties", True)
         while len(result) < minimum and extra is not False and self.nodes <= MAX_NODES:
-            result[f"{self._word()}_{len(result)}"] = self.instance(
+            key = f"{self._word()}_{len(result)}"
+            if not self._room_for(key):
+                return result
+            result[key] = self.instance(
                 extra if isinstance(extra, dict) else {"type": "string"}, "", depth + 1
             )
         return result
+
+    def _room_for(self, key: str) -> bool:
+        """Whether another property fits the budget; counts its key when it does."""
+        if self.spent >= self.budget:
+            self.exhausted = True
+            return False
+        self.spent += len(key) + 4  # quotes, colon, separator
+        return True
 
     def _array(self, schema: dict[str, Any], name: str, depth: int) -> list[Any]:
         prefix = _list(schema.get("prefixItems"))
@@ -208,6 +273,9 @@ class SchemaFaker:
         out: list[Any] = []
         for index in range(size):
             if self.nodes > MAX_NODES:
+                break
+            if self.spent >= self.budget:
+                self.exhausted = True
                 break
             sub = prefix[index] if index < len(prefix) else items
             value = self.instance(sub, name, depth + 1)
@@ -282,11 +350,15 @@ class SchemaFaker:
             text = self._hinted(name, description if isinstance(description, str) else "")
         low = _count(schema.get("minLength"), 0, MAX_STRING)
         high = _count(schema.get("maxLength"), 10_000, 10_000)
+        if low > self._left():  # past the budget a string is cut short (and no longer valid)
+            self.exhausted = True
+            low = high = min(high, self._left())
         # Paths and addresses grow by "-word", so a padded path is still one relative path.
         glue = "-" if text.startswith((SCRATCH_DIR, "https://")) else " "
         for _ in range(64):
-            if len(text) >= low:
+            if len(text) >= low or self.pad_words <= 0:
                 break
+            self.pad_words -= 1
             text += glue + self._word()
         if len(text) < low:  # a long minLength: repeat what is there rather than word by word
             text += (glue + text) * (1 + (low - len(text)) // (len(text) + 1))
@@ -302,7 +374,7 @@ class SchemaFaker:
             "date-time": lambda: self._moment().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "date": lambda: self._moment().strftime("%Y-%m-%d"),
             "time": lambda: self._moment().strftime("%H:%M:%S"),
-            "uuid": lambda: str(fake.uuid4()),
+            "uuid": lambda: self._faked("uuid", fake.uuid4),
             # Documentation addresses (RFC 5737, RFC 3849) and names (RFC 2606): nobody's host.
             "ipv4": lambda: f"192.0.2.{self.rng.randint(1, 254)}",
             "ipv6": lambda: f"2001:db8::{self.rng.randint(1, 0xFFFF):x}",
@@ -312,25 +384,17 @@ class SchemaFaker:
         return str(make()) if make else None
 
     def _hinted(self, name: str, description: str = "") -> str:
-        words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
-        parts = [p for p in re.split(r"[^a-z0-9]+", words) if p]
-        if parts:
-            last = parts[-1]
-            keys = {"".join(parts), last, last[:-1] if last.endswith("s") else last}
-            for listed, hint in _NAME_HINTS:
-                if keys & listed:
-                    return self._hint(hint)
-        for pattern, hint in _DESCRIPTION_HINTS:
-            if pattern.search(description):
-                return self._hint(hint)
-        return str(self.fake.sentence(nb_words=4)).rstrip(".")
+        hint = _hint_of(name, description)
+        if hint is not None:
+            return self._hint(hint)
+        return self._faked("sentence4", lambda: self.fake.sentence(nb_words=4)).rstrip(".")
 
     def _hint(self, hint: str) -> str:
         fake = self.fake
         if hint == "url":
             return f"https://example.com/{self._word()}"
         if hint == "email":
-            return str(fake.safe_email())
+            return self._faked("email", fake.safe_email)
         if hint == "command":
             return "echo " + " ".join(self._word() for _ in range(self.rng.randint(2, 4)))
         if hint == "path":
@@ -340,21 +404,49 @@ class SchemaFaker:
         if hint == "glob":
             return f"{SCRATCH_DIR}/*.txt"
         if hint == "city":
-            return str(fake.city())
+            return self._faked("city", fake.city)
         if hint == "name":
-            return str(fake.name())
+            return self._faked("name", fake.name)
         if hint == "date":
             return self._moment().strftime("%Y-%m-%d")
         if hint == "uuid":
-            return str(fake.uuid4())
-        return str(fake.sentence(nb_words=3)).rstrip(".")
+            return self._faked("uuid", fake.uuid4)
+        return self._faked("sentence3", lambda: fake.sentence(nb_words=3)).rstrip(".")
 
     def _moment(self) -> datetime:
         # Faker's own dates range up to "now"; a fixed window keeps output independent of time.
         return _EPOCH + timedelta(seconds=self.rng.randrange(_WINDOW_SECONDS))
 
     def _word(self) -> str:
-        return str(self.fake.word())
+        return self._faked("word", self.fake.word)
+
+    def _faked(self, kind: str, make: Callable[[], Any]) -> str:
+        """A value from Faker, or past FRESH_VALUES one of this kind made before (drawn with
+        the same seeded source, so still deterministic)."""
+        made = self._made.setdefault(kind, [])
+        if self.fresh <= 0 and made:
+            return self.rng.choice(made)
+        self.fresh -= 1
+        value = str(make())
+        made.append(value)
+        return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _hint_of(name: str, description: str) -> str | None:
+    """The kind of value a property's name (else its description) suggests, if any."""
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    parts = [p for p in re.split(r"[^a-z0-9]+", words) if p]
+    if parts:
+        last = parts[-1]
+        keys = {"".join(parts), last, last[:-1] if last.endswith("s") else last}
+        for listed, hint in _NAME_HINTS:
+            if keys & listed:
+                return hint
+    for pattern, hint in _DESCRIPTION_HINTS:
+        if pattern.search(description):
+            return hint
+    return None
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from emulator.engine.types import Message, ToolSpec
 
 TOKEN = re.compile(r"[A-Za-z0-9]{1,4}|\S")
+_EDGE = re.compile(r"[^A-Za-z0-9]")
+_CHUNK = 16384  # characters counted at a time by cut_point
 MESSAGE_OVERHEAD = 4
 REQUEST_OVERHEAD = 3
 IMAGE_TOKENS = 256
@@ -32,6 +34,25 @@ def count(text: str) -> int:
 def token_ends(text: str) -> list[int]:
     """End offset of every token in `text`, in order."""
     return [match.end() for match in TOKEN.finditer(text)]
+
+
+def cut_point(text: str, cap: int, start: int = 0) -> int | None:
+    """Where the first `cap` tokens of `text[start:]` end, when it has more than `cap` tokens
+    (None when it has no more); `start` is 0 or a token's end. Counts in C-speed chunks, so a
+    long text costs what the cap allows."""
+    seen = 0
+    while start < len(text):
+        # Chunks end before a character outside [A-Za-z0-9], where no token goes on.
+        edge = _EDGE.search(text, start + _CHUNK)
+        end = edge.start() if edge else len(text)
+        found = len(TOKEN.findall(text, start, end))
+        if seen + found > cap:
+            for number, match in enumerate(TOKEN.finditer(text, start, end), seen + 1):
+                if number == cap:
+                    return match.end()
+            return start  # cap == seen: the cut falls on the chunk's edge
+        seen, start = seen + found, end
+    return None
 
 
 def message_tokens(message: Message) -> int:
@@ -51,14 +72,19 @@ def prompt_tokens(messages: Iterable[Message], tools: Iterable[ToolSpec]) -> int
     return REQUEST_OVERHEAD + sum(message_tokens(m) for m in messages) + tools_tokens(tools)
 
 
-def stream_pieces(text: str, rng: random.Random) -> tuple[str, ...]:
-    """A stream's fragments of `text`: one to four tokens each, white space leading the next."""
-    ends = token_ends(text)
-    pieces: list[str] = []
-    start = taken = 0
-    while taken < len(ends):
-        taken = min(taken + rng.randint(1, 4), len(ends))
-        end = ends[taken - 1] if taken < len(ends) else len(text)
-        pieces.append(text[start:end])
+def stream_pieces(text: str, rng: random.Random) -> Iterator[str]:
+    """A stream's fragments of `text`: one to four tokens each, white space leading the next.
+    Cut as they are asked for, so a long answer is never held twice, whole and in pieces."""
+    matches = TOKEN.finditer(text)
+    following = next(matches, None)
+    start = 0
+    while following is not None:
+        wanted = rng.randint(1, 4)
+        taken, end = 0, start
+        while following is not None and taken < wanted:
+            taken, end = taken + 1, following.end()
+            following = next(matches, None)
+        if following is None:  # the last fragment carries any trailing white space
+            end = len(text)
+        yield text[start:end]
         start = end
-    return tuple(pieces)

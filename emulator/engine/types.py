@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Literal
 
 from emulator.catalog import Protocol, TextModel
@@ -81,7 +81,8 @@ class ChatRequest:
 @dataclass(frozen=True)
 class Completion:
     """One choice of the answer. Streams cut `text` and `reasoning` into pieces on demand, from
-    `piece_seed`, so a non-streaming answer never pays for the cutting."""
+    `piece_seed`, so a non-streaming answer never pays for the cutting and a stream holds only
+    the piece being written (each access starts the same pieces afresh)."""
 
     text: str
     reasoning: str
@@ -91,12 +92,12 @@ class Completion:
     signature: str = ""
     piece_seed: int = 0
 
-    @cached_property
-    def text_pieces(self) -> tuple[str, ...]:
+    @property
+    def text_pieces(self) -> Iterator[str]:
         return stream_pieces(self.text, random.Random(self.piece_seed))
 
-    @cached_property
-    def reasoning_pieces(self) -> tuple[str, ...]:
+    @property
+    def reasoning_pieces(self) -> Iterator[str]:
         return stream_pieces(self.reasoning, random.Random(~self.piece_seed))
 
 

@@ -242,30 +242,38 @@ def _frame(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {compact(data)}\n\n".encode()
 
 
+def _deltas(block: dict[str, Any], choice: Completion) -> Iterator[dict[str, Any]]:
+    """A block's deltas, made as they are written (a long answer is never held twice)."""
+    kind = block["type"]
+    if kind == "thinking":
+        for piece in choice.reasoning_pieces:
+            yield {"type": "thinking_delta", "thinking": piece}
+        yield {"type": "signature_delta", "signature": choice.signature}
+    elif kind == "text":
+        for piece in choice.text_pieces:
+            yield {"type": "text_delta", "text": piece}
+    else:
+        arguments = compact(block["input"])
+        yield {"type": "input_json_delta", "partial_json": ""}
+        for i in range(0, len(arguments), ARGUMENT_FRAGMENT):
+            yield {"type": "input_json_delta", "partial_json": arguments[i : i + ARGUMENT_FRAGMENT]}
+
+
 def _block_frames(index: int, block: dict[str, Any], choice: Completion) -> Iterator[bytes]:
     kind = block["type"]
     if kind == "thinking":
         start: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
-        deltas = [{"type": "thinking_delta", "thinking": p} for p in choice.reasoning_pieces]
-        deltas.append({"type": "signature_delta", "signature": choice.signature})
     elif kind == "text":
         start = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": p} for p in choice.text_pieces]
     else:
         start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-        arguments = compact(block["input"])
-        deltas = [{"type": "input_json_delta", "partial_json": ""}]
-        deltas += [
-            {"type": "input_json_delta", "partial_json": arguments[i : i + ARGUMENT_FRAGMENT]}
-            for i in range(0, len(arguments), ARGUMENT_FRAGMENT)
-        ]
     yield _frame(
         "content_block_start",
         {"type": "content_block_start", "index": index, "content_block": start},
     )
     if index == 0:
         yield _frame("ping", {"type": "ping"})
-    for delta in deltas:
+    for delta in _deltas(block, choice):
         yield _frame(
             "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
         )
