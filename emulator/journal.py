@@ -79,9 +79,11 @@ class Journal:
         # Entries ever recorded: numbers them, so a state file appends only the new ones.
         self.recorded = 0
 
-    def record(self, entry: Entry) -> None:
+    def record(self, entry: Entry) -> int:
+        """Append `entry`; its number (1.., in the order recorded)."""
         self.entries.append(entry)
         self.recorded += 1
+        return self.recorded
 
     def clear(self) -> None:
         self.entries.clear()

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from emulator.errors import ApiError
+from emulator.journal import Entry, Journal
 from emulator.runtime import RUNTIME
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, Rule, rule_error
@@ -20,6 +22,19 @@ log = logging.getLogger("emulator")
 RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
 RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
 PROBE = web.RequestKey("probe", Probe)  # what the rules saw of the request
+Outcome = tuple[int, str | None, str | None]  # what may change in an entry once recorded
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A request's journal entry as last committed: the journal, its number there, its outcome."""
+
+    journal: Journal
+    number: int
+    outcome: Outcome
+
+
+RECORDED = web.RequestKey("recorded", Recorded)
 # A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
 MALFORMED = {
     "openai": b'data: {"choices":[{"delta":{"content":"\n\n',
@@ -78,11 +93,27 @@ async def _stream_fault(
 
 
 def journal_once(request: web.Request, status: int) -> None:
-    """Record the request's journal entry (once) and commit the plan with it (`--state`)."""
+    """Record the request's journal entry and commit the plan with it (`--state`).
+
+    An entry is recorded once. A stream's is recorded when its charge is made, before its
+    first byte, so the charge and its entry are one commit (a process killed mid-stream keeps
+    both); a later call with what the stream ended as (an error frame, a cut, another status)
+    writes the entry again, and costs nothing when nothing changed."""
     entry = request[ENTRY]
-    if entry.status:
+    runtime = request.app[RUNTIME]
+    recorded = request.get(RECORDED)
+    if recorded is None:
+        entry.status = status
+        journal = runtime.journal
+        request[RECORDED] = Recorded(journal, journal.record(entry), _outcome(entry))
+        runtime.persist()
         return
     entry.status = status
-    runtime = request.app[RUNTIME]
-    runtime.journal.record(entry)
-    runtime.persist()
+    if _outcome(entry) != recorded.outcome:
+        request[RECORDED] = Recorded(recorded.journal, recorded.number, _outcome(entry))
+        runtime.revise(recorded.journal, recorded.number, entry)
+
+
+def _outcome(entry: Entry) -> Outcome:
+    """What may change in an entry after it was recorded (a stream's end, a late refusal)."""
+    return entry.status, entry.error, entry.response_body

@@ -3,7 +3,8 @@ stopped and a killed process loses no charge a client was told about.
 
 What is kept: the subscription (start, term, generation), the seats, the packs, the keys issued
 per member, the usage buckets, the Coding Plan's counted calls, the clock (frozen instant or
-offset, so a moved clock stays moved) and the journal (as bounded as in memory). Engine caches
+offset, so a moved clock stays moved) and the journal (as bounded as in memory), each entry
+committed with its charge. Engine caches
 and counters that only shape ids are not plan state and start afresh.
 
 Schema: a few explicit tables rather than one JSON document, because the runtime writes
@@ -25,8 +26,9 @@ consistent). The requirement is the process, not the power, so a request pays a 
 
 Each `save` is one transaction; the in-memory picture of what was written is updated only after
 its commit, so a failed write is retried whole by the next one. The runtime saves after every
-charge of a stream (before its first byte), after every journal entry (before a whole answer is
-sent) and after every admin change; a stream's journal entry is committed after its last byte.
+journal entry (before a whole answer is sent, and with a stream's charge before its first byte:
+a charge is never on disk without its entry) and after every admin change; a stream's entry is
+written again at its end only if the end changed it (an error frame, a cut).
 
 One emulator per file: the file is read once at start-up, and two processes serving it would
 each write their own picture of the plan.
@@ -160,6 +162,7 @@ class PlanStore:
         self._usage = TrackedUsage({})  # the ledger's own, once loaded or first saved
         self._journal = _Log()
         self._coding = _Log()
+        self._revised: dict[int, Entry] = {}  # journal entries written, then changed
 
     def close(self) -> None:
         self._db.close()
@@ -246,6 +249,12 @@ class PlanStore:
 
     # ---- saving ------------------------------------------------------------------------------
 
+    def revise(self, journal: Journal, number: int, entry: Entry) -> None:
+        """Entry `number` of `journal` changed since it was written (how a stream ended): the
+        next save writes it again. (A journal not yet written is written whole anyway.)"""
+        if journal is self._journal.owner:
+            self._revised[number] = entry
+
     def save(self, clock: Clock, ledger: Ledger, coding_plan: CodingPlan, journal: Journal) -> None:
         """Write what changed since the last save, in one transaction (nothing when nothing
         changed). A journal, Coding Plan or usage book that is a new object (a reset) is
@@ -262,6 +271,7 @@ class PlanStore:
             and not self._usage.touched
             and self._journal.unchanged(journal, journal.recorded)
             and self._coding.unchanged(coding_plan, coding_plan.counted)
+            and not self._revised
         ):
             return
         db = self._db
@@ -276,6 +286,13 @@ class PlanStore:
             journal_log = self._journal.write(
                 db, "journal", journal, journal.recorded, journal.entries, _entry_json
             )
+            if journal_log.owner is self._journal.owner:  # else rewritten whole just now
+                revised = [
+                    (number, _entry_json(entry))
+                    for number, entry in self._revised.items()
+                    if number > journal_log.floor  # not let go of since
+                ]
+                db.executemany("INSERT OR REPLACE INTO journal VALUES (?, ?)", revised)
             coding_log = self._coding.write(
                 db, "coding_calls", coding_plan, coding_plan.counted, coding_plan.calls, float
             )
@@ -285,6 +302,7 @@ class PlanStore:
             raise
         self._plan, self._seats, self._packs, self._keys = plan, seats, packs, keys
         self._journal, self._coding = journal_log, coding_log
+        self._revised.clear()
         if usage is self._usage:
             usage.touched.clear()
         else:  # from now on, note the writes to this one
