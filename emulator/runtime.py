@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from emulator.catalog import Catalog, base_catalog
-from emulator.config import Config
+from emulator.config import Config, ConfigError
 from emulator.engine.cache import ContextCache
 from emulator.engine.gallery import Gallery
 from emulator.engine.generate import Engine
@@ -78,7 +78,11 @@ class Runtime:
             return cls.fresh(config)
         seeds = Seeds(config.seed)
         store = PlanStore(config.state_file, config.scenario, config.seed)
-        saved = store.load(seeds)
+        try:
+            saved = store.load(seeds)
+        except ConfigError:
+            store.close()
+            raise
         if saved is None:
             runtime = cls.fresh(config)
             runtime.store = store
