@@ -191,6 +191,13 @@ def test_a_spoilt_file_is_a_config_error(tmp_path: Path, name: str) -> None:
     assert CORRUPTIONS[name][1] in str(refused.value)
 
 
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match=r"not a usable state file \(not a regular file\)"):
+        Runtime.from_config(Config(state_file=str(path)))
+
+
 def test_a_missing_directory_is_named(tmp_path: Path) -> None:
     path = tmp_path / "nowhere" / "state.db"
     result = run_cli("--state", str(path), "--port", "0")

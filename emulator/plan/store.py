@@ -451,6 +451,8 @@ def _check_file(path: Path) -> None:
     a new database, and would quietly start a new plan over a file that lost its contents."""
     if path.is_dir():
         raise BadRow("a directory")
+    if path.exists() and not path.is_file():  # a FIFO or a device: reading it could block
+        raise BadRow("not a regular file")
     with open(path, "r+b") as file:  # read and write: the reason (permissions) if not
         header = file.read(len(SQLITE_HEADER))
     if header == SQLITE_HEADER:
