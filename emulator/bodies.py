@@ -52,7 +52,7 @@ def _encoding(request: web.Request) -> str | None:
     value = request.headers.get("Content-Encoding", "").strip().lower()
     if value in ("", "identity"):
         return None
-    if request.content.total_compressed_bytes is not None:
+    if getattr(request.content, "total_compressed_bytes", None) is not None:  # (none: no body)
         return None  # served by a runner with aiohttp's own decoding on: already plain
     if value not in _WBITS:
         shown = value.encode("ascii", "backslashreplace").decode("ascii")[:40]

@@ -17,7 +17,7 @@ from emulator.protocols import fields
 from emulator.protocols.meta import ResponseMeta
 from emulator.runtime import RUNTIME, Runtime
 from emulator.scenarios.rules import fill
-from emulator.streaming import RULE, RULE_CALL
+from emulator.streaming import RULE, RULE_CALL, journal_once
 from emulator.web import ARRIVED, CALLER, ENTRY, REQUEST_ID
 
 
@@ -68,8 +68,8 @@ def complete(request: web.Request, chat: ChatRequest, runs: tuple[ToolRun, ...] 
     if charge is not None:
         entry.cost, entry.charged = charge.cost.total, charge.charged
         entry.from_packs = list(charge.from_packs)
-    if chat.stream:  # --state: its usage goes out before the gateway's commit, so commit now
-        runtime.persist()  # (a whole answer is committed with its journal entry, before sending)
+    if chat.stream:  # its usage goes out before the gateway's commit: journal it and commit
+        journal_once(request, 200)  # the charge with it now (a whole answer's is, before sending)
     return result
 
 

@@ -96,9 +96,10 @@ class Journal:
         # Entries ever recorded: numbers them, so a state file appends only the new ones.
         self.recorded = 0
 
-    def record(self, entry: Entry) -> None:
-        """Keep `entry`, every text a client could have supplied in it made safe first: the
-        journal, the usage page and the state file can then always render and save it."""
+    def record(self, entry: Entry) -> int:
+        """Append `entry`, every text a client could have supplied in it made safe first (the
+        journal, the usage page and the state file can then always render and save it); its
+        number (1.., in the order recorded)."""
         entry.method, entry.path = safe_text(entry.method), safe_text(entry.path)
         for name in ("key", "member", "seat", "model", "error", "rule"):
             value = getattr(entry, name)
@@ -106,6 +107,7 @@ class Journal:
                 setattr(entry, name, safe_text(value))
         self.entries.append(entry)
         self.recorded += 1
+        return self.recorded
 
     def clear(self) -> None:
         self.entries.clear()

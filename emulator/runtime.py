@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from emulator.catalog import Catalog, base_catalog
-from emulator.config import Config
+from emulator.config import Config, ConfigError
 from emulator.engine.cache import ContextCache
 from emulator.engine.gallery import Gallery
 from emulator.engine.generate import Engine
 from emulator.engine.stored_responses import ResponseStore
-from emulator.journal import Journal
+from emulator.journal import Entry, Journal
 from emulator.plan.accounts import Accounts
 from emulator.plan.clock import Clock, parse_instant
 from emulator.plan.coding_plan import CodingPlan
@@ -80,7 +80,11 @@ class Runtime:
             return cls.fresh(config)
         seeds = Seeds(config.seed)
         store = PlanStore(config.state_file, config.scenario, config.seed)
-        saved = store.load(seeds)
+        try:
+            saved = store.load(seeds)
+        except ConfigError:
+            store.close()
+            raise
         if saved is None:
             runtime = cls.fresh(config)
             runtime.store = store
@@ -122,6 +126,13 @@ class Runtime:
         (before its response goes out), every journal entry and every admin change."""
         if self.store is not None:
             self.store.save(self.clock, self.ledger, self.accounts.coding_plan, self.journal)
+
+    def revise(self, journal: Journal, number: int, entry: Entry) -> None:
+        """Entry `number` of `journal`, already committed, changed (how a stream ended): commit
+        it again, unless a reset has since replaced that journal."""
+        if self.store is not None and journal is self.journal:
+            self.store.revise(journal, number, entry)
+            self.persist()
 
     def close(self) -> None:
         if self.store is not None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from emulator.errors import ApiError
+from emulator.journal import Entry, Journal
 from emulator.runtime import RUNTIME
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, Rule, rule_error
@@ -25,6 +27,21 @@ CLIENT_GONE = "client_gone"  # the journal's error for a client that hung up bef
 # transport's buffer is past its high-water mark (a slow reader), so a long answer to a fast
 # reader would otherwise hold the event loop until its last frame.
 YIELD_EVERY = 16 * 1024
+
+Outcome = tuple[int, str | None, str | None]  # what may change in an entry once recorded
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A request's journal entry as last committed: the journal, its number there, its outcome."""
+
+    journal: Journal
+    number: int
+    outcome: Outcome
+
+
+RECORDED = web.RequestKey("recorded", Recorded)
+ENDED = web.RequestKey("ended", bool)  # the stream was written to its end (or cut on purpose)
 # A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
 MALFORMED = {
     "openai": b'data: {"choices":[{"delta":{"content":"\n\n',
@@ -65,6 +82,7 @@ async def sse_response(
             log.exception("unexpected failure while streaming %r", request.path)
             request[ENTRY].error = "internal_error"
             await response.write(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
+        request[ENDED] = True
         journal_once(request, response.status)  # before the stream ends: a client that read to
         await response.write_eof()  # the end finds its request in the journal (and the state file)
     except (ConnectionError, asyncio.CancelledError) as gone:
@@ -79,7 +97,7 @@ async def sse_response(
 
 def _client_gone(request: web.Request, status: int) -> None:
     entry = request[ENTRY]
-    if not entry.status:  # a stream already journaled (its end or a cut fault) keeps its entry
+    if not request.get(ENDED):  # a stream that reached its end (or a cut fault) keeps its entry
         entry.error = entry.error or CLIENT_GONE
         log.info("%r: the client went away during the stream", request.path)
     journal_once(request, status)
@@ -93,6 +111,7 @@ async def _stream_fault(
         await asyncio.sleep(fault.chunk_delay)
     if fault.cut_after == index:
         request[ENTRY].error = "fault:cut"
+        request[ENDED] = True
         journal_once(request, response.status)
         if request.transport is not None:
             request.transport.abort()  # no terminating chunk: the client sees a cut stream
@@ -105,11 +124,27 @@ async def _stream_fault(
 
 
 def journal_once(request: web.Request, status: int) -> None:
-    """Record the request's journal entry (once) and commit the plan with it (`--state`)."""
+    """Record the request's journal entry and commit the plan with it (`--state`).
+
+    An entry is recorded once. A stream's is recorded when its charge is made, before its
+    first byte, so the charge and its entry are one commit (a process killed mid-stream keeps
+    both); a later call with what the stream ended as (an error frame, a cut, another status)
+    writes the entry again, and costs nothing when nothing changed."""
     entry = request[ENTRY]
-    if entry.status:
+    runtime = request.app[RUNTIME]
+    recorded = request.get(RECORDED)
+    if recorded is None:
+        entry.status = status
+        journal = runtime.journal
+        request[RECORDED] = Recorded(journal, journal.record(entry), _outcome(entry))
+        runtime.persist()
         return
     entry.status = status
-    runtime = request.app[RUNTIME]
-    runtime.journal.record(entry)
-    runtime.persist()
+    if _outcome(entry) != recorded.outcome:
+        request[RECORDED] = Recorded(recorded.journal, recorded.number, _outcome(entry))
+        runtime.revise(recorded.journal, recorded.number, entry)
+
+
+def _outcome(entry: Entry) -> Outcome:
+    """What may change in an entry after it was recorded (a stream's end, a late refusal)."""
+    return entry.status, entry.error, entry.response_body

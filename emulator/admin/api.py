@@ -177,9 +177,7 @@ async def add_seat(request: web.Request) -> web.StreamResponse:
     tier = body.choice("tier", TIERS, "pro") or "pro"
     member = body.name("member")
     ledger = _runtime(request).ledger
-    seat = ledger.add_seat(tier)
-    if member is not None:
-        seat = ledger.assign(seat.id, member)
+    seat = ledger.add_seat(tier, member)
     return _json(views.seat_view(seat, ledger), 201)
 
 

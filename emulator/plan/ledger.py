@@ -194,21 +194,27 @@ class Ledger:
             raise PlanError(f"no seat {seat_id!r}", 404)
         return self._roll(self.seats[seat_id])
 
-    def add_seat(self, tier: str) -> Seat:
+    def add_seat(self, tier: str, member: str | None = None) -> Seat:
+        """A new seat, given to `member` when named; a refusal changes nothing."""
         _check_tier(tier)
         if len(self.seats) >= MAX_SEATS:
             raise PlanError(f"the emulator keeps at most {MAX_SEATS} seats", 409)
+        if member is not None:
+            self._check_seatless(member)
         seat = Seat(id=f"seat-{len(self.seats) + 1}", tier=tier, cycle=self.cycle())
         self.seats[seat.id] = seat
-        return seat
+        return seat if member is None else self.assign(seat.id, member)
+
+    def _check_seatless(self, member: str) -> None:
+        if any(s.member == member for s in self.seats.values()):
+            raise PlanError(f"{member} already has a seat", 409)
 
     def assign(self, seat_id: str, member: str, key: str | None = None) -> Seat:
         """Give a seat to a member and generate its key (shown in full only now)."""
         seat = self.seat(seat_id)
         if seat.member is not None:
             raise PlanError(f"{seat_id} is assigned to {seat.member}; reclaim it first", 409)
-        if any(s.member == member for s in self.seats.values()):
-            raise PlanError(f"{member} already has a seat", 409)
+        self._check_seatless(member)
         seat.member = member
         seat.key = key or self._new_key(member)
         return seat

@@ -3,7 +3,8 @@ stopped and a killed process loses no charge a client was told about.
 
 What is kept: the subscription (start, term, generation), the seats, the packs, the keys issued
 per member, the usage buckets, the Coding Plan's counted calls, the clock (frozen instant or
-offset, so a moved clock stays moved) and the journal (as bounded as in memory). Engine caches
+offset, so a moved clock stays moved) and the journal (as bounded as in memory), each entry
+committed with its charge. Engine caches
 and counters that only shape ids are not plan state and start afresh.
 
 Schema: a few explicit tables rather than one JSON document, because the runtime writes
@@ -25,8 +26,9 @@ consistent). The requirement is the process, not the power, so a request pays a 
 
 Each `save` is one transaction; the in-memory picture of what was written is updated only after
 its commit, so a failed write is retried whole by the next one. The runtime saves after every
-charge of a stream (before its first byte), after every journal entry (before a whole answer is
-sent) and after every admin change; a stream's journal entry is committed after its last byte.
+journal entry (before a whole answer is sent, and with a stream's charge before its first byte:
+a charge is never on disk without its entry) and after every admin change; a stream's entry is
+written again at its end only if the end changed it (an error frame, a cut).
 
 One emulator per file: the file is read once at start-up, and two processes serving it would
 each write their own picture of the plan.
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -45,9 +48,12 @@ from typing import Any
 
 from emulator.config import ConfigError
 from emulator.journal import DEFAULT_LIMIT, Entry, Journal
+from emulator.plan import state_checks as checks
+from emulator.plan.calendar import iso
 from emulator.plan.clock import Clock
 from emulator.plan.coding_plan import CodingPlan
 from emulator.plan.ledger import Ledger, Pack, Seat
+from emulator.plan.state_checks import BadRow, check_row
 from emulator.seeds import Seeds
 
 SCHEMA_VERSION = 1
@@ -98,6 +104,8 @@ CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL
 SEAT_COLUMNS = ("id", "position", "tier", "member", "key", "suspended", "used", "bonus", "cycle")
 PACK_COLUMNS = ("id", "position", "purchased_at", "expires_at", "size", "used")
 KEY_COLUMNS = ("member", "issued")
+USAGE_COLUMNS = ("day", "member", "model", "micro")
+TABLES = ("seats", "packs", "keys_issued", "usage", "coding_calls", "journal")
 PLAN_COLUMNS = (
     "id",
     "scenario",
@@ -114,6 +122,8 @@ PLAN_COLUMNS = (
 ENTRY_FIELDS = frozenset(f.name for f in dataclasses.fields(Entry))
 
 Row = tuple[Any, ...]
+# What reading a damaged file may raise (ConfigError, itself a ValueError, is let through).
+UNREADABLE = (sqlite3.Error, ValueError, TypeError, KeyError, OverflowError, RecursionError)
 
 
 @dataclass
@@ -133,21 +143,32 @@ class PlanStore:
         self.path = Path(path)
         self.scenario, self.seed = scenario, seed
         try:
+            if not os.path.lexists(self.path):
+                _create(self.path)
+            _check_file(self.path)
             # The event loop is the only writer, but the harness builds the app on one thread
             # and serves it from another, hence check_same_thread=False. Autocommit mode
             # (isolation_level=None) so each save's BEGIN ... COMMIT is spelled out.
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
+        except (OSError, sqlite3.Error, BadRow) as exc:
+            raise self._unusable(_reason(exc)) from None
+        try:  # checked before anything is written: a file not ours is left as it was
+            # A torn or overwritten page shows here, not at the first write mid-serving.
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check(1)")]
+            if problems != ["ok"]:
+                raise BadRow(f"damaged: {problems[0]}")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:  # a new file: the tables and the version, all or nothing
-                self._db.executescript(
-                    f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
-                )
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"--state {self.path}: not a usable state file ({exc})") from None
-        if version not in (0, SCHEMA_VERSION):
+            if version == SCHEMA_VERSION:
+                _check_schema(self._db)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
+        except (sqlite3.Error, BadRow) as exc:
             self._db.close()
+            raise self._unusable(_reason(exc)) from None
+        if version != SCHEMA_VERSION:
+            self._db.close()
+            if version == 0:  # the emulator only ever creates a file with its version set
+                raise self._unusable("an SQLite database, but not an emulator's state file")
             raise ConfigError(
                 f"--state {self.path}: written by another version of the emulator (schema "
                 f"{version}, this one reads {SCHEMA_VERSION}); use another file"
@@ -160,20 +181,39 @@ class PlanStore:
         self._usage = TrackedUsage({})  # the ledger's own, once loaded or first saved
         self._journal = _Log()
         self._coding = _Log()
+        self._revised: dict[int, Entry] = {}  # journal entries written, then changed
 
     def close(self) -> None:
         self._db.close()
 
     # ---- loading -----------------------------------------------------------------------------
 
+    def _unusable(self, reason: str) -> ConfigError:
+        return ConfigError(
+            f"--state {self.path}: not a usable state file ({reason}); fix or delete it, or "
+            "use another file"
+        )
+
     def load(self, seeds: Seeds) -> Saved | None:
         """The saved plan, or None for a new file. A file another scenario or seed wrote is
-        refused: continuing it under different settings would mix two plans."""
+        refused: continuing it under different settings would mix two plans; so is one holding
+        what cannot be served (ConfigError, one line saying what)."""
+        try:
+            return self._load(seeds)
+        except ConfigError:
+            raise
+        except UNREADABLE as exc:
+            raise self._unusable(_reason(exc)) from None
+
+    def _load(self, seeds: Seeds) -> Saved | None:
         db = self._db
         row = db.execute(f"SELECT {', '.join(PLAN_COLUMNS)} FROM plan").fetchone()
-        if row is None:
+        if row is None:  # created, then killed before the plan's first commit: a new file
+            if any(db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in TABLES):
+                raise BadRow("rows, but no plan")
             return None
         plan = dict(zip(PLAN_COLUMNS, row, strict=True))
+        check_row("plan", checks.PLAN, plan)
         if (plan["scenario"], plan["seed"]) != (self.scenario, str(self.seed)):
             raise ConfigError(
                 f"--state {self.path} holds scenario {plan['scenario']!r} with seed "
@@ -182,6 +222,7 @@ class PlanStore:
                 "state file (delete this one to start over)"
             )
         clock = Clock(plan["clock_frozen_at"], plan["clock_offset"])
+        seat_rows = _rows(db, "seats", SEAT_COLUMNS, checks.SEAT, "ORDER BY position")
         seats = {
             r[0]: Seat(
                 id=r[0],
@@ -193,14 +234,14 @@ class PlanStore:
                 bonus=r[7],
                 cycle=r[8],
             )
-            for r in db.execute(f"SELECT {', '.join(SEAT_COLUMNS)} FROM seats ORDER BY position")
+            for r in seat_rows
         }
         packs = [
             Pack(id=r[0], purchased_at=r[2], expires_at=r[3], size=r[4], used=r[5])
-            for r in db.execute(f"SELECT {', '.join(PACK_COLUMNS)} FROM packs ORDER BY position")
+            for r in _rows(db, "packs", PACK_COLUMNS, checks.PACK, "ORDER BY position")
         ]
         usage: defaultdict[tuple[int, str, str], int] = defaultdict(int)
-        for day, member, model, micro in db.execute("SELECT day, member, model, micro FROM usage"):
+        for day, member, model, micro in _rows(db, "usage", USAGE_COLUMNS, checks.USAGE):
             usage[(day, member, model)] = micro
         ledger = Ledger(
             clock,
@@ -210,10 +251,10 @@ class PlanStore:
             seats=seats,
             packs=packs,
             generation=plan["generation"],
-            keys_issued=dict(db.execute("SELECT member, issued FROM keys_issued")),
+            keys_issued=dict(_rows(db, "keys_issued", KEY_COLUMNS, checks.KEYS)),
             usage=usage,
         )
-        calls = db.execute("SELECT seq, time FROM coding_calls ORDER BY seq").fetchall()
+        calls = _rows(db, "coding_calls", ("seq", "time"), checks.CODING_CALL, "ORDER BY seq")
         coding_plan = CodingPlan(
             clock,
             plan["coding_key"],
@@ -226,10 +267,15 @@ class PlanStore:
         rows = db.execute(
             "SELECT seq, entry FROM journal ORDER BY seq DESC LIMIT ?", (DEFAULT_LIMIT,)
         ).fetchall()
-        for _, text in reversed(rows):
-            journal.entries.append(_entry(json.loads(text)))
+        for number, text in reversed(rows):
+            if type(number) is not int or type(text) is not str:
+                raise BadRow(f"journal row {ascii(number)[:20]} is not an entry")
+            body = json.loads(text)
+            checks.check_entry(number, body)
+            journal.entries.append(_entry(body))
         journal.recorded = rows[0][0] if rows else 0
         saved = Saved(clock, ledger, coding_plan, journal)
+        _serve_once(saved)
         self._remember(saved)
         return saved
 
@@ -245,6 +291,12 @@ class PlanStore:
         self._coding = _Log(saved.coding_plan, saved.coding_plan.counted)
 
     # ---- saving ------------------------------------------------------------------------------
+
+    def revise(self, journal: Journal, number: int, entry: Entry) -> None:
+        """Entry `number` of `journal` changed since it was written (how a stream ended): the
+        next save writes it again. (A journal not yet written is written whole anyway.)"""
+        if journal is self._journal.owner:
+            self._revised[number] = entry
 
     def save(self, clock: Clock, ledger: Ledger, coding_plan: CodingPlan, journal: Journal) -> None:
         """Write what changed since the last save, in one transaction (nothing when nothing
@@ -262,6 +314,7 @@ class PlanStore:
             and not self._usage.touched
             and self._journal.unchanged(journal, journal.recorded)
             and self._coding.unchanged(coding_plan, coding_plan.counted)
+            and not self._revised
         ):
             return
         db = self._db
@@ -276,6 +329,13 @@ class PlanStore:
             journal_log = self._journal.write(
                 db, "journal", journal, journal.recorded, journal.entries, _entry_json
             )
+            if journal_log.owner is self._journal.owner:  # else rewritten whole just now
+                revised = [
+                    (number, _entry_json(entry))
+                    for number, entry in self._revised.items()
+                    if number > journal_log.floor  # not let go of since
+                ]
+                db.executemany("INSERT OR REPLACE INTO journal VALUES (?, ?)", revised)
             coding_log = self._coding.write(
                 db, "coding_calls", coding_plan, coding_plan.counted, coding_plan.calls, float
             )
@@ -285,6 +345,7 @@ class PlanStore:
             raise
         self._plan, self._seats, self._packs, self._keys = plan, seats, packs, keys
         self._journal, self._coding = journal_log, coding_log
+        self._revised.clear()
         if usage is self._usage:
             usage.touched.clear()
         else:  # from now on, note the writes to this one
@@ -357,6 +418,102 @@ class _Log:
         if kept_from > floor:
             db.execute(f"DELETE FROM {table} WHERE seq <= ?", (kept_from,))
         return _Log(owner, count, max(floor, kept_from))
+
+
+# ---- opening and checking ----------------------------------------------------------------
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _create(path: Path) -> None:
+    """A new state file holding the schema, readable by its owner only (it holds the full
+    keys; SQLite gives the -wal and -shm files the same mode). Built beside it and moved into
+    place, so a process killed while creating leaves no half-made file at `path`."""
+    building = path.with_name(f".{path.name}.{os.getpid()}.new")
+    descriptor = os.open(building, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(descriptor)
+    try:
+        db = sqlite3.connect(building, isolation_level=None)
+        try:
+            db.executescript(
+                f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+            )
+        finally:
+            db.close()
+        os.replace(building, path)
+    except BaseException:
+        building.unlink(missing_ok=True)
+        raise
+
+
+def _check_file(path: Path) -> None:
+    """Refuse what is not an SQLite file before SQLite sees it: SQLite takes an empty file for
+    a new database, and would quietly start a new plan over a file that lost its contents."""
+    if path.is_dir():
+        raise BadRow("a directory")
+    if path.exists() and not path.is_file():  # a FIFO or a device: reading it could block
+        raise BadRow("not a regular file")
+    with open(path, "r+b") as file:  # read and write: the reason (permissions) if not
+        header = file.read(len(SQLITE_HEADER))
+    if header == SQLITE_HEADER:
+        return
+    if not header:  # (SQLite writes the header when it creates a file, WAL mode included)
+        raise BadRow("empty: 0 bytes; the emulator creates a new file only where there is none")
+    raise BadRow("not an SQLite database")
+
+
+def _check_schema(db: sqlite3.Connection) -> None:
+    """The tables and columns this version writes, exactly (a table changed by hand would
+    take the writes wrongly: a key that is no longer unique keeps both rows)."""
+    expected = sqlite3.connect(":memory:")
+    expected.executescript(SCHEMA)
+    try:
+        for (table,) in expected.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            query = 'SELECT name, type, "notnull", pk FROM pragma_table_info(?) ORDER BY cid'
+            want = expected.execute(query, (table,)).fetchall()
+            have = db.execute(query, (table,)).fetchall()
+            if not have:
+                raise BadRow(f"no table {table}")
+            if have != want:
+                raise BadRow(f"table {table} is not as this version writes it")
+    finally:
+        expected.close()
+
+
+def _rows(
+    db: sqlite3.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    row_checks: dict[str, checks.Check],
+    order: str = "",
+) -> list[Row]:
+    rows = db.execute(f"SELECT {', '.join(columns)} FROM {table} {order}").fetchall()
+    for row in rows:
+        check_row(table, row_checks, dict(zip(columns, row, strict=True)))
+    return rows
+
+
+def _serve_once(saved: Saved) -> None:
+    """What every request and the state page compute from the plan, computed once now."""
+    ledger = saved.ledger
+    iso(saved.clock.now())
+    ledger.cycle_bounds()
+    iso(ledger.end)
+    for pack in ledger.packs:
+        iso(pack.expires_at)
+    saved.coding_plan.used()
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as the few words the one line of an error has room for."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"a journal row is not JSON: {exc.msg}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 # ---- rows ------------------------------------------------------------------------------------
