@@ -208,17 +208,6 @@ def test_a_missing_directory_is_named(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes any file")
-def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    _written(path)
-    path.chmod(0)
-    result = run_cli("--state", str(path), "--port", "0")
-    assert result.returncode == 2
-    assert f"{UNUSABLE} (permission denied)" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_a_new_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     """The file holds the full keys: 0600, its -wal and -shm too, whatever the umask; and no
     half-made file is left beside it."""
