@@ -438,3 +438,68 @@ def test_page_basics_for_accessibility(browser: Any, token_plan: TokenPlan) -> N
     found = browser.execute_script(A11Y_PROBLEMS)
     assert found["checked"] > 20  # body, table cells, buttons…
     assert found["problems"] == []
+
+
+# ---- (d) why a seat cannot be used ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("move", "status", "why"),
+    [
+        ("/seats/seat-1/suspend", "suspended", "suspended by an admin: requests get 403"),
+        ("/seats/seat-1/reclaim", "unassigned", "no member holds it: assign it to issue a key"),
+    ],
+)
+def test_every_unusable_seat_says_why(
+    token_plan: TokenPlan, move: str, status: str, why: str
+) -> None:
+    token_plan.admin.post(move)
+    seat = token_plan.admin.seat()
+    assert (seat["status"], seat["why"]) == (status, why)
+
+
+@pytest.mark.token_plan(scenario="reset-next-month")
+def test_a_spent_seat_without_packs_says_so(token_plan: TokenPlan) -> None:
+    with pytest.raises(openai.RateLimitError):
+        ask(token_plan)
+    seat = token_plan.admin.seat()
+    assert (seat["status"], seat["why"]) == (
+        "spent",
+        "seat quota used up, no live shared pack: requests get 429 until "
+        "2026-05-10T00:00:00Z, a pack or an upgrade",
+    )
+    token_plan.admin.advance("+1m")  # the reset: served again
+    assert (token_plan.admin.seat()["status"], token_plan.admin.seat()["why"]) == ("active", "")
+    ask(token_plan)
+
+
+@pytest.mark.token_plan(clock="2026-05-01T00:00:00Z")
+def test_an_expired_subscription_says_why(token_plan: TokenPlan) -> None:
+    end = token_plan.admin.state()["subscription"]["end"]
+    token_plan.admin.set_clock(end)
+    seat = token_plan.admin.seat()
+    assert seat["status"] == "expired"
+    assert seat["why"] == f"the subscription ended {end}: requests get 401"
+    with pytest.raises(openai.AuthenticationError):
+        ask(token_plan)
+
+
+def test_status_shows_a_spent_seat_as_the_page_does() -> None:
+    with cli_server("--scenario", "all-spent") as server:
+        port = server.url.rsplit(":", 1)[1]
+        client = openai.OpenAI(
+            base_url=server.url + "/compatible-mode/v1", api_key=server.key, max_retries=0
+        )
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+        done = run_cli("status", "--port", port)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    row = next(line for line in out.splitlines() if line.startswith("seat-1 "))
+    assert row.split()[1:5] == ["alice", "pro", f"sk-sp-****{server.key[-4:]}", "spent"], row
+    assert (
+        "  seat-1 spent: seat quota and every shared pack used up: requests get 429 until "
+        "2026-06-10T00:00:00Z, a pack or an upgrade"
+    ) in out.splitlines()
+    assert "active" not in out
+    assert re.search(rf"^\S+\s+429\s+insufficient_quota\s+{re.escape(MODEL)}\s", out, re.M), out
