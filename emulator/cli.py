@@ -322,6 +322,12 @@ def status_text(state: dict[str, Any]) -> str:
             ]
         )
     lines += _table(rows, frozenset({5, 6, 7}))
+    # Why a seat cannot be used (or draws on packs), worded as the page words it.
+    lines += [
+        f"  {seat['id']} {seat['status']}: {seat['why']}"
+        for seat in state["seats"]
+        if seat.get("why")
+    ]
     lines.append("")
     if state["packs"]:
         rows = [["PACK", "SIZE", "LEFT", "EXPIRES", ""]]

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -438,3 +439,247 @@ def test_page_basics_for_accessibility(browser: Any, token_plan: TokenPlan) -> N
     found = browser.execute_script(A11Y_PROBLEMS)
     assert found["checked"] > 20  # body, table cells, buttons…
     assert found["problems"] == []
+
+
+# ---- (d) any screen: phone, laptop, wide ---------------------------------------------------
+
+VIEWPORTS = {
+    "phone": (390, 844),
+    "small-laptop": (1280, 800),
+    "laptop": (1366, 768),
+    "wide": (1920, 1080),
+}
+
+# What is wider than the viewport, if anything: the page's own scroll width and the elements
+# that stick out past the right edge (not those inside a scrolling box, which is the point).
+OVERFLOW = """
+const width = window.innerWidth;
+const scrolls = (el) => { for (let p = el.parentElement; p; p = p.parentElement) {
+  const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll') return true; }
+  return false; };
+const out = [...document.body.querySelectorAll('*')]
+  .filter((el) => el.getClientRects().length && el.getBoundingClientRect().right > width + 0.5 &&
+    !scrolls(el))
+  .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`).slice(0, 10);
+return {width, scroll: document.documentElement.scrollWidth, out};
+"""
+
+# The boxes that scroll sideways because their content does not fit (tables, the chart).
+CLIPPED = """
+return [...document.querySelectorAll('.scroll-x, .scroll')]
+  .filter((el) => el.scrollWidth > el.clientWidth)
+  .map((el) => el.id || el.querySelector('tbody, div').id);
+"""
+
+CHART = """
+const style = (el) => parseFloat(getComputedStyle(el).fontSize);
+const shown = (el) => el.getClientRects().length > 0 &&
+  getComputedStyle(el).visibility !== 'hidden';
+const values = [...document.querySelectorAll('#by-day .value')];
+const dates = [...document.querySelectorAll('#by-day .date')];
+return {values: values.filter(shown).map((el) => el.textContent),
+        dates: dates.filter(shown).map((el) => el.textContent),
+        sizes: [...values, ...dates].map(style)};
+"""
+
+
+@contextlib.contextmanager
+def viewport(browser: Any, width: int, height: int) -> Iterator[None]:
+    """The page laid out at exactly width x height CSS pixels (a phone as a phone: mobile)."""
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
+    try:
+        yield
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def full_screenshot(browser: Any, name: str) -> None:
+    """The whole page, not only the viewport, under .artifacts/ (to look at): the viewport made
+    as tall as the page (same width, so the same layout), then a plain screenshot."""
+    width, height, mobile = browser.execute_script(
+        "return [innerWidth, document.documentElement.scrollHeight, innerWidth < 600]"
+    )
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / name))
+
+
+def busy_plan(plan: TokenPlan) -> None:
+    """Every card with rows: three seats (one suspended), two packs, answered and refused
+    requests (one naming a model that does not exist)."""
+    plan.admin.post("/seats", {"tier": "max", "member": "bob-with-a-rather-long-name"})
+    plan.admin.post("/seats", {"tier": "standard", "member": "carol"})
+    plan.admin.post("/seats/seat-3/suspend")
+    plan.admin.post("/packs")
+    plan.admin.post("/packs")
+    for text in ("one", "two", "three"):
+        ask(plan, text)
+    client = openai.OpenAI(**plan.openai_kwargs(max_retries=0))
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model="qwen-no-such-model", messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+@pytest.mark.parametrize("size", VIEWPORTS)
+def test_page_fits_the_screen(browser: Any, token_plan: TokenPlan, size: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    busy_plan(token_plan)
+    width, height = VIEWPORTS[size]
+    with viewport(browser, width, height):
+        open_page(browser, token_plan)
+        wait_for(lambda: len(cells(browser, "#journal tr[data-id]")) == 4, "four journal rows")
+        wait_for(lambda: len(cells(browser, "#packs tr[data-pack]")) == 2, "two packs")
+        wait_for(lambda: "qwen-no-such-model" in text_of(browser, "refused"), "the refused one")
+        for days in ("7", "30"):  # the widest content the page draws
+            browser.find_element(By.CSS_SELECTOR, f'input[name="days"][value="{days}"]').click()
+            wait_for(
+                lambda days=days: len(cells(browser, "#by-day .date")) == int(days), "the days"
+            )
+            found = browser.execute_script(OVERFLOW)
+            assert found["scroll"] <= found["width"] == width, found
+            assert found["out"] == [], found
+            if width >= 1280:  # a laptop shows every table and the 30 days whole, unscrolled
+                assert browser.execute_script(CLIPPED) == [], size
+        chart = browser.execute_script(CHART)
+        full_screenshot(browser, f"dashboard-{size}.png")
+    assert len(chart["values"]) == 30 and len(chart["dates"]) == 30
+    assert min(chart["sizes"]) >= 12, chart["sizes"]
+    # Today's column (the last) says what the seat used; the other days say 0.
+    used = token_plan.admin.seat()["used"]
+    assert used > 0
+    assert written(chart["values"][-1]) == pytest.approx(used, rel=0.005), chart["values"]
+    assert chart["values"][:-1] == ["0"] * 29
+
+
+def written(value: str) -> float:
+    """A chart value back to Credits: "0.72", "1.23K", "100K" (compact, three digits)."""
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(value[-1:], 1.0)
+    return float(value.rstrip("KMB")) * scale
+
+
+def badge_shown(browser: Any) -> bool:
+    shown: bool = browser.execute_script(
+        "const b = document.getElementById('clock-frozen');"
+        "return b.getClientRects().length > 0 && getComputedStyle(b).display !== 'none'"
+    )
+    return shown
+
+
+def test_frozen_badge_only_on_a_frozen_clock(browser: Any, token_plan: TokenPlan) -> None:
+    assert token_plan.admin.get("/clock")["frozen"] is False  # the default: real time
+    open_page(browser, token_plan)
+    wait_for(lambda: text_of(browser, "clock") != "…", "the clock")
+    assert not badge_shown(browser)
+    token_plan.admin.post("/clock", {"freeze": True})
+    wait_for(lambda: badge_shown(browser), "the frozen badge")
+    assert text_of(browser, "clock-frozen") == "frozen"
+    token_plan.admin.post("/clock", {"freeze": False})
+    wait_for(lambda: not badge_shown(browser), "the badge gone on the real clock")
+
+
+GREEN = (26, 127, 55)  # --ok, the colour of "active"
+
+
+@pytest.mark.token_plan(scenario="all-spent")
+def test_a_spent_seat_says_why_it_cannot_be_used(browser: Any, token_plan: TokenPlan) -> None:
+    from selenium.webdriver.common.by import By
+
+    with pytest.raises(openai.RateLimitError):
+        ask(token_plan, "refused")
+    seat = token_plan.admin.seat()
+    assert seat["status"] == "spent"
+    assert seat["why"] == (
+        "seat quota and every shared pack used up: requests get 429 until "
+        "2026-06-10T00:00:00Z, a pack or an upgrade"
+    )
+    with viewport(browser, *VIEWPORTS["phone"]):
+        open_page(browser, token_plan)
+        wait_for(lambda: cells(browser, "#seats td.status"), "the seat's status")
+        cell = browser.find_element(By.CSS_SELECTOR, "#seats td.status")
+        assert cell.text.splitlines() == ["spent", seat["why"]]
+        color = browser.execute_script("return getComputedStyle(arguments[0]).color", cell)
+        rgb = tuple(int(part) for part in re.findall(r"\d+", color)[:3])
+        assert rgb != GREEN and rgb[0] > rgb[1], color  # red-ish, not the green of "active"
+        wait_for(lambda: "429" in text_of(browser, "refused"), "the refused request")
+        row = cells(browser, "#refused tr td")
+        assert row[1:5] == ["429", "insufficient_quota", MODEL, "alice"], row
+        full_screenshot(browser, "dashboard-all-spent-phone.png")
+
+    # A pack restores it: the seat is usable again, on the pack's Credits.
+    token_plan.admin.post("/packs")
+    seat = token_plan.admin.seat()
+    assert (seat["status"], seat["why"]) == (
+        "active",
+        "seat quota used up: drawing on shared packs",
+    )
+    ask(token_plan, "answered")
+
+
+@pytest.mark.parametrize(
+    ("move", "status", "why"),
+    [
+        ("/seats/seat-1/suspend", "suspended", "suspended by an admin: requests get 403"),
+        ("/seats/seat-1/reclaim", "unassigned", "no member holds it: assign it to issue a key"),
+    ],
+)
+def test_every_unusable_seat_says_why(
+    token_plan: TokenPlan, move: str, status: str, why: str
+) -> None:
+    token_plan.admin.post(move)
+    seat = token_plan.admin.seat()
+    assert (seat["status"], seat["why"]) == (status, why)
+
+
+@pytest.mark.token_plan(scenario="reset-next-month")
+def test_a_spent_seat_without_packs_says_so(token_plan: TokenPlan) -> None:
+    with pytest.raises(openai.RateLimitError):
+        ask(token_plan)
+    seat = token_plan.admin.seat()
+    assert (seat["status"], seat["why"]) == (
+        "spent",
+        "seat quota used up, no live shared pack: requests get 429 until "
+        "2026-05-10T00:00:00Z, a pack or an upgrade",
+    )
+    token_plan.admin.advance("+1m")  # the reset: served again
+    assert (token_plan.admin.seat()["status"], token_plan.admin.seat()["why"]) == ("active", "")
+    ask(token_plan)
+
+
+@pytest.mark.token_plan(clock="2026-05-01T00:00:00Z")
+def test_an_expired_subscription_says_why(token_plan: TokenPlan) -> None:
+    end = token_plan.admin.state()["subscription"]["end"]
+    token_plan.admin.set_clock(end)
+    seat = token_plan.admin.seat()
+    assert seat["status"] == "expired"
+    assert seat["why"] == f"the subscription ended {end}: requests get 401"
+    with pytest.raises(openai.AuthenticationError):
+        ask(token_plan)
+
+
+def test_status_shows_a_spent_seat_as_the_page_does() -> None:
+    with cli_server("--scenario", "all-spent") as server:
+        port = server.url.rsplit(":", 1)[1]
+        client = openai.OpenAI(
+            base_url=server.url + "/compatible-mode/v1", api_key=server.key, max_retries=0
+        )
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+        done = run_cli("status", "--port", port)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    row = next(line for line in out.splitlines() if line.startswith("seat-1 "))
+    assert row.split()[1:5] == ["alice", "pro", f"sk-sp-****{server.key[-4:]}", "spent"], row
+    assert (
+        "  seat-1 spent: seat quota and every shared pack used up: requests get 429 until "
+        "2026-06-10T00:00:00Z, a pack or an upgrade"
+    ) in out.splitlines()
+    assert "active" not in out
+    assert re.search(rf"^\S+\s+429\s+insufficient_quota\s+{re.escape(MODEL)}\s", out, re.M), out

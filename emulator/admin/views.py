@@ -18,7 +18,7 @@ def amount(micro: int) -> float:
 
 
 def seat_view(seat: Seat, ledger: Ledger) -> dict[str, Any]:
-    status = "expired" if ledger.expired() and seat.member else seat.status
+    status = ledger.standing(seat)
     return {
         "id": seat.id,
         "tier": seat.tier,
@@ -26,10 +26,34 @@ def seat_view(seat: Seat, ledger: Ledger) -> dict[str, Any]:
         "key": seat.key,
         "key_masked": mask(seat.key),
         "status": status,
+        "why": why(status, seat, ledger),
         "quota": amount(seat.quota),
         "used": amount(seat.used),
         "remaining": amount(seat.remaining),
     }
+
+
+def why(status: str, seat: Seat, ledger: Ledger) -> str:
+    """One line on what the status means for a request with the seat's key, and what restores it:
+    the page and `python -m emulator status` print it as is."""
+    if status == "unassigned":
+        return "no member holds it: assign it to issue a key"
+    if status == "expired":
+        return f"the subscription ended {iso(ledger.end)}: requests get 401"
+    if status == "suspended":
+        return "suspended by an admin: requests get 403"
+    if status == "spent":
+        _, next_reset = ledger.cycle_bounds()
+        now = ledger.clock.now()
+        spent = (
+            "seat quota and every shared pack used up"
+            if any(pack.expires_at > now for pack in ledger.packs)
+            else "seat quota used up, no live shared pack"
+        )
+        return f"{spent}: requests get 429 until {iso(next_reset)}, a pack or an upgrade"
+    if seat.remaining <= 0:
+        return "seat quota used up: drawing on shared packs"
+    return ""
 
 
 def pack_view(pack: Pack, now: float) -> dict[str, Any]:

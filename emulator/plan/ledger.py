@@ -60,12 +60,6 @@ class Seat:
     def remaining(self) -> int:
         return max(0, self.quota - self.used)
 
-    @property
-    def status(self) -> str:
-        if self.member is None:
-            return "unassigned"
-        return "suspended" if self.suspended else "active"
-
 
 @dataclass
 class Pack:
@@ -158,6 +152,19 @@ class Ledger:
         if seat.suspended:
             raise ApiError("key_suspended")
         return self._roll(seat)
+
+    def standing(self, seat: Seat) -> str:
+        """Whether the seat's key is served now and, when not, why: "unassigned", "expired",
+        "suspended" or "spent" (seat quota and every live pack used up), else "active". The
+        order is the order a request is refused in (authenticate, then admit), so the status
+        shown names the error a request would get."""
+        if seat.member is None:
+            return "unassigned"
+        if self.expired():
+            return "expired"
+        if seat.suspended:
+            return "suspended"
+        return "spent" if self.available(seat) <= 0 else "active"
 
     def available(self, seat: Seat) -> int:
         return self._roll(seat).remaining + sum(p.remaining for p in self.live_packs())

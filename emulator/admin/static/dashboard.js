@@ -17,6 +17,8 @@
     const n = Number(value);
     return Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: 2 }) : esc(value);
   }
+  // The chart's values: three significant digits fit a day's column ("0.72", "1.23K", "100K").
+  const COMPACT = new Intl.NumberFormat("en-US", { notation: "compact", maximumSignificantDigits: 3 });
   function when(iso) { return iso ? esc(String(iso).replace("T", " ").replace("Z", "")) : "—"; }
   function bar(used, total, label) {
     const pct = total > 0 ? Math.min(100, (100 * used) / total) : 0;
@@ -25,9 +27,19 @@
   }
   // Replace an element's HTML only when it changed: keeps focus, selection and scroll still.
   function put(id, html) {
-    if (last[id] === html) return;
+    if (last[id] === html) return false;
     last[id] = html;
-    $(id).innerHTML = html;
+    const el = $(id);
+    el.innerHTML = html;
+    if (el.closest("table.stack")) labelCells(el);
+    return true;
+  }
+  // Each cell of a table a phone shows stacked carries its column's name (see dashboard.css).
+  function labelCells(tbody) {
+    const names = [...tbody.closest("table").querySelectorAll("thead th")].map((th) => th.textContent);
+    for (const tr of tbody.rows) {
+      for (const td of tr.cells) if (td.colSpan === 1) td.dataset.label = names[td.cellIndex] || "";
+    }
   }
 
   // Writes are JSON, always: the admin API refuses any other Content-Type (a guard against
@@ -64,7 +76,8 @@
     put("seats", state.seats.map((s) =>
       `<tr data-seat="${esc(s.id)}"><td>${s.member ? esc(s.member) : '<span class="st-unassigned">unassigned</span>'}</td>` +
       `<td>${esc(s.tier)}</td><td><code>${esc(s.key_masked || "—")}</code></td>` +
-      `<td class="st-${esc(s.status)}">${esc(s.status)}</td>` +
+      // The status comes from the plan (why a request with this key is refused, if it is).
+      `<td class="status st-${esc(s.status)}">${esc(s.status)}${s.why ? `<span class="why">${esc(s.why)}</span>` : ""}</td>` +
       `<td>${bar(s.used, s.quota, `${s.member || s.id}: ${s.used} of ${s.quota} Credits used`)}</td>` +
       `<td class="num used">${num(s.used)}</td><td class="num left">${num(s.remaining)}</td></tr>`).join("") ||
       '<tr><td colspan="7" class="empty">no seats</td></tr>');
@@ -74,6 +87,11 @@
       `<td class="num">${num(p.size)}</td><td class="num">${num(p.remaining)}</td>` +
       `<td>${when(p.purchased_at)}</td><td>${when(p.expires_at)}</td></tr>`).join("") ||
       '<tr><td colspan="5" class="empty">no packs bought</td></tr>');
+    put("refused", (state.refused || []).map((r) =>
+      `<tr><td>${when(r.time)}</td><td class="s${String(r.status)[0]}">${esc(r.status)}</td>` +
+      `<td>${esc(r.error || "—")}</td><td class="model">${esc(r.model || "—")}</td>` +
+      `<td>${esc(r.member || "—")}</td><td><code>${esc(r.path)}</code></td></tr>`).join("") ||
+      '<tr><td colspan="6" class="empty">none refused</td></tr>');
   }
 
   function hbars(values) {
@@ -84,24 +102,23 @@
       `${bar(v, top, `${k}: ${v} Credits`)}<span class="num">${num(v)}</span></div>`).join("");
   }
 
+  // One column a day with its value written above the bar (compact; exact in the name).
   function columns(days) {
-    const w = 600, h = 130, pad = 14;
     const top = Math.max(...days.map((d) => d.credits), 0);
-    const step = w / days.length;
-    const every = Math.ceil(days.length / 8);
-    const parts = days.map((d, i) => {
-      const bh = top > 0 ? ((h - 2 * pad) * d.credits) / top : 0;
-      const x = i * step + step * 0.15;
-      const label = i % every === 0 || i === days.length - 1
-        ? `<text x="${x}" y="${h - 2}">${esc(d.date.slice(5))}</text>` : "";
-      return `<rect x="${x}" y="${h - pad - bh}" width="${step * 0.7}" height="${bh}"><title>${esc(d.date)}: ${d.credits} Credits</title></rect>${label}`;
-    });
-    return `<svg viewBox="0 0 ${w} ${h}" role="img" aria-label="Credits per day">${parts.join("")}</svg>`;
+    return '<div class="columns" role="list" aria-labelledby="by-day-h">' + days.map((d) => {
+      const share = top > 0 ? d.credits / top : 0;
+      const exact = `${d.date}: ${num(d.credits)} Credits`;
+      return `<div class="day" role="listitem" title="${esc(exact)}" aria-label="${esc(exact)}">` +
+        `<div class="plot"><span class="value${d.credits ? "" : " zero"}">${esc(COMPACT.format(d.credits))}</span>` +
+        `<span class="col" style="--h:${share.toFixed(4)}"></span></div>` +
+        `<span class="date">${esc(d.date.slice(5))}</span></div>`;
+    }).join("") + "</div>";
   }
 
   function renderUsage(usage) {
     $("usage-total").textContent = `${num(usage.total)} Credits over ${usage.days} day(s)`;
-    put("by-day", columns(usage.by_day));
+    // Newest day in view: on a narrow screen the 30 days scroll, today at the right end.
+    if (put("by-day", columns(usage.by_day))) $("by-day").scrollLeft = $("by-day").scrollWidth;
     put("by-model", hbars(usage.by_model));
     put("by-member", hbars(usage.by_member));
   }
