@@ -14,7 +14,6 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +22,7 @@ import openai
 import pytest
 
 from emulator.harness import RunningEmulator
+from tests.raw_http import Reply
 
 OPENAI = "/compatible-mode/v1"
 ANTHROPIC = "/apps/anthropic"
@@ -47,19 +47,6 @@ ANTHROPIC_BODY: dict[str, Any] = {"model": "glm-5", "max_tokens": 64, "messages"
 
 
 # ---- raw HTTP -----------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    """One raw HTTP answer: status, headers (case-insensitive) and the exact body bytes."""
-
-    status: int
-    headers: http.client.HTTPMessage
-    raw: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.raw)
 
 
 def send(

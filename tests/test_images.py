@@ -39,6 +39,7 @@ from emulator.engine import tokens
 from emulator.engine.images import paint
 from emulator.harness import RunningEmulator
 from tests.admin_api import Admin, credits
+from tests.raw_http import Reply
 
 Factory = Callable[..., RunningEmulator]
 CLOCK = "2026-05-01T00:00:00Z"
@@ -66,17 +67,6 @@ QUOTA = "You exceeded your current quota, please check your plan and billing det
 
 
 # ---- raw HTTP -------------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    raw: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.raw)
 
 
 def send(
