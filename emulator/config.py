@@ -86,7 +86,7 @@ class Config:
 
 SCENARIOS_FILE = "scenarios.yaml"  # the name a project's own file goes by
 SHIPPED = "scenarios.yaml (shipped)"  # how the shipped catalogue is named in messages
-_SHIPPED_PATH = Path(__file__).parent / "data" / SCENARIOS_FILE
+SHIPPED_PATH = Path(__file__).parent / "data" / SCENARIOS_FILE
 
 
 def embedded_scenarios_text() -> str:
@@ -129,7 +129,7 @@ def user_scenarios(folder: Path) -> Path | None:
     if not path.is_file():
         return None
     try:
-        if path.resolve() == _SHIPPED_PATH.resolve():
+        if path.resolve() == SHIPPED_PATH.resolve():
             return None
         if path.read_bytes() == embedded_scenarios_text().encode("utf-8"):
             return None
