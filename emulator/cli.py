@@ -1,5 +1,11 @@
-"""`python -m emulator [serve|env|status]`: run the emulator, print a shell set-up for it, or
-show a running one's plan."""
+"""`python -m emulator [serve|env|scenarios|check|status]`: run the emulator, print a shell
+set-up for it, list or check scenarios, or show a running one's plan.
+
+Exit codes, as grep has them: 0 done; 1 the command ran and the answer is no (the port is taken,
+no emulator answers, `check` found problems); 2 the command line or a file it names cannot be
+used (an unknown flag, a bad value, a scenario file that does not validate). A bad input is one
+`error: ...` line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -16,7 +23,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -25,38 +32,77 @@ from emulator.catalog import CATALOGS
 from emulator.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    SHIPPED,
     Config,
     ConfigError,
     HttpLimits,
     load_scenario,
+    read_scenarios,
     scenario_names,
+    scenario_sources,
+    user_scenarios,
 )
 from emulator.engine.types import TOOL_POLICIES
 from emulator.plan.clock import parse_instant
 from emulator.runtime import RUNTIME, Runtime
+from emulator.seeds import MAX_SEED
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
 from emulator.serving import Runner
 from emulator.sites import SITES
 
 DEFAULT_MODEL = "qwen3.6-plus"
+OK, FAILED, USAGE = 0, 1, 2  # the exit codes (module docstring)
+
+# The flags each command takes (argparse dests); the top-level parser takes the server's flags
+# before any command, so one given there to a command it means nothing to is refused by name
+# rather than ignored.
+ENV_FLAGS = frozenset(
+    {"host", "port", "seed", "clock", "scenario", "scenarios", "catalog", "state", "tool_calls"}
+    | {"admin_anywhere", "accept_x_api_key"}
+)
+TAKES: dict[str, tuple[frozenset[str], str]] = {
+    "env": (
+        ENV_FLAGS,
+        "which prints the set-up for a server (it takes the server's address, "
+        "seed, scenario and key flags)",
+    ),
+    "status": (
+        frozenset({"host", "port"}),
+        "which reads a running emulator (it takes --host and --port)",
+    ),
+    "scenarios": (frozenset({"scenarios"}), "which lists scenarios (it takes --scenarios)"),
+    "check": (frozenset(), "which validates the file it is given (it takes no flags)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one line for a mistake (its default is the usage block, then the error)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m emulator",
         description="Offline emulator of Alibaba Cloud Model Studio's Token Plan Team Edition.",
+        epilog="Exit codes: 0 done; 1 the command ran and the answer is no (the port is taken, "
+        "no emulator answers, check found problems); 2 a flag, value or file cannot be used.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve the emulator (the default command)")
     env = commands.add_parser("env", help="print shell export lines for tools and SDKs")
     listing = commands.add_parser("scenarios", help="list the scenarios with a line each")
-    listing.add_argument("--scenarios", type=Path, default=None, help="a scenarios YAML file")
+    listing.add_argument(
+        "--scenarios", type=Path, default=argparse.SUPPRESS, help="your scenarios YAML file"
+    )
     check = commands.add_parser("check", help="validate a scenarios YAML file")
     check.add_argument("file", type=Path)
     status = commands.add_parser("status", help="print a running emulator's plan as a table")
-    status.add_argument("--host", default=DEFAULT_HOST, help=f"its host (default {DEFAULT_HOST})")
-    status.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"its port ({DEFAULT_PORT})")
+    sup = argparse.SUPPRESS
+    status.add_argument("--host", default=sup, help=f"its host (default {DEFAULT_HOST})")
+    status.add_argument("--port", type=_port, default=sup, help=f"its port ({DEFAULT_PORT})")
     for sub in (parser, serve, env):
         _common(sub)
     for sub in (parser, serve):
@@ -69,6 +115,26 @@ def _parser() -> argparse.ArgumentParser:
             help="logging detail (default warning)",
         )
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535; 0 picks a free one)")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (a whole number 0 to {MAX_SEED})")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -98,14 +164,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
     sup = argparse.SUPPRESS
     parser.add_argument("--host", default=sup, help=f"interface to bind (default {DEFAULT_HOST})")
     parser.add_argument(
-        "--port", type=int, default=sup, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
+        "--port", type=_port, default=sup, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
     )
-    parser.add_argument("--seed", type=int, default=sup, help="fix all randomness (default 0)")
+    parser.add_argument("--seed", type=_seed, default=sup, help="fix all randomness (default 0)")
     parser.add_argument(
         "--clock", default=sup, help="freeze the clock at an ISO instant, e.g. 2026-05-01T00:00:00Z"
     )
     parser.add_argument("--scenario", default=sup, help="scenario name (default: default)")
-    parser.add_argument("--scenarios", type=Path, default=sup, help="a scenarios YAML file")
+    parser.add_argument(
+        "--scenarios",
+        type=Path,
+        default=sup,
+        help="your scenarios YAML file, over the shipped ones (default: ./scenarios.yaml "
+        "if there is one)",
+    )
     parser.add_argument(
         "--catalog",
         choices=CATALOGS,
@@ -139,8 +211,40 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """dest -> the flag's long name, over the parser and its commands."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if action.option_strings:
+            names.setdefault(action.dest, action.option_strings[-1])
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names.update({k: v for k, v in _flag_names(sub).items() if k not in names})
+    return names
+
+
+def _misplaced(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The mistake of flags that mean nothing to the command they were given with, if any."""
+    if args.command not in TAKES:
+        return None
+    takes, why = TAKES[args.command]
+    given = sorted(set(vars(args)) - {"command", "file"} - takes)
+    if not given:
+        return None
+    names = _flag_names(parser)
+    flags = ", ".join(names.get(dest, dest) for dest in given)
+    verb = "means" if len(given) == 1 else "mean"
+    return f"{flags} {verb} nothing to `{args.command}`, {why}"
+
+
+def scenarios_path(args: argparse.Namespace) -> Path | None:
+    """--scenarios, else the working directory's own scenarios.yaml, else None."""
+    given: Path | None = getattr(args, "scenarios", None)
+    return given if given is not None else user_scenarios(Path.cwd())
+
+
 def config_from(args: argparse.Namespace) -> Config:
-    config = load_scenario(getattr(args, "scenario", "default"), getattr(args, "scenarios", None))
+    config = load_scenario(getattr(args, "scenario", "default"), scenarios_path(args))
     config = config.with_overrides(
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
@@ -190,6 +294,10 @@ def banner(runtime: Runtime, root: str) -> str:
         f"  Anthropic-compatible base URL  {root}{ANTHROPIC_BASE}",
         f"  Health                         {root}/_emulator/health",
     ]
+    if config.scenarios_file:
+        lines.append(
+            f"  Scenarios file                 {config.scenarios_file} (over the shipped ones)"
+        )
     if config.state_file:
         lines.append(f"  State file                     {config.state_file}")
     for member, key in runtime.seat_keys().items():
@@ -212,6 +320,13 @@ def banner(runtime: Runtime, root: str) -> str:
 
 
 def env_lines(config: Config) -> str:
+    """The export lines for a server run with `config`. With `accept_x_api_key` the key is in
+    ANTHROPIC_API_KEY too, which the Anthropic SDK and Claude Code send as x-api-key."""
+    if config.port == 0:
+        raise ConfigError(
+            "env needs the port the server listens on, and 0 is none: start the server with "
+            "--port 0, then run env with --port set to the port its banner shows"
+        )
     runtime = Runtime.from_config(config)  # with --state, the keys the file holds
     runtime.close()
     root = f"http://{config.host}:{config.port}"
@@ -224,7 +339,34 @@ def env_lines(config: Config) -> str:
         "ANTHROPIC_AUTH_TOKEN": key,
         "ANTHROPIC_MODEL": DEFAULT_MODEL,
     }
+    if config.accept_x_api_key:
+        exports["ANTHROPIC_API_KEY"] = key
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in exports.items())
+
+
+class CannotListen(Exception):
+    """The server could not bind its address; the message says which and why."""
+
+
+def say(text: str) -> None:
+    """Print `text` as one write; a reader that has gone (`| head -1`) silences stdout for
+    good rather than stopping the command: a server keeps serving without its banner's
+    reader, and a listing has nobody left to tell."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+
+
+def _drop_stdout() -> None:
+    # Python flushes stdout again at exit: point it at /dev/null so that flush succeeds too.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (an in-process caller's buffer)
+        pass
 
 
 async def serve(config: Config) -> None:
@@ -238,7 +380,12 @@ async def serve(config: Config) -> None:
     runner = Runner(app, config.http)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # the port is taken, the host is not ours, ...
+        await runner.cleanup()
+        app[RUNTIME].close()
+        raise CannotListen(f"cannot listen on {config.host}:{config.port}: {exc}") from None
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     port = sockets[0].getsockname()[1] if sockets else config.port
@@ -246,7 +393,7 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the banner: a signal sent on seeing
         loop.add_signal_handler(signum, stop.set)  # it must already stop the server cleanly
-    print(banner(app[RUNTIME], f"http://{config.host}:{port}"), flush=True)
+    say(banner(app[RUNTIME], f"http://{config.host}:{port}"))
     try:
         await stop.wait()
     finally:
@@ -254,24 +401,32 @@ async def serve(config: Config) -> None:
         app[RUNTIME].close()
 
 
-def list_scenarios(path: Path | None) -> int:
-    names = scenario_names(path)
+def scenario_listing(path: Path | None) -> str:
+    """A line per scenario that can be served, under the file it comes from: the user's file
+    first (its scenarios, and those that replace a shipped one), then the shipped ones."""
+    names, sources = scenario_names(path), scenario_sources(path)
     width = max(map(len, names), default=0)
-    for name, description in names.items():
-        print(f"{name:<{width}}  {description}")
-    return 0
+    lines: list[str] = []
+    for source in ([str(path)] if path else []) + [SHIPPED]:
+        chosen = [name for name in names if sources[name] == source]
+        if path is not None:
+            lines.append(f"{source}:" if source != SHIPPED else f"{source}, not replaced above:")
+        lines += [f"{'  ' if path else ''}{n:<{width}}  {names[n]}".rstrip() for n in chosen]
+    return "\n".join(lines)
 
 
 def check_file(path: Path) -> int:
     """Validate every scenario of `path`; print each problem with its line, or a summary."""
     try:
-        names = scenario_names(path)
+        scenarios = read_scenarios(path)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    rules = sum(len(load_scenario(name, path).rules) for name in names)
-    print(f"{path}: {len(names)} scenarios, {rules} rules: OK")
-    return 0
+        if ": cannot read:" in str(exc):  # no answer about the file: a usage error
+            return _fail(exc)
+        print(exc, file=sys.stderr)  # a line per problem, each with its file and line
+        return FAILED
+    rules = sum(len(load_scenario(name, path).rules) for name in scenarios)
+    say(f"{path}: {len(scenarios)} scenarios, {rules} rules: OK")
+    return OK
 
 
 def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> list[str]:
@@ -362,55 +517,63 @@ def status_text(state: dict[str, Any]) -> str:
 
 
 def show_status(host: str, port: int) -> int:
+    """The plan of the emulator at host:port as a table; 1 when none answers."""
     url = f"http://{host}:{port}/_emulator/state"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             state = json.load(response)
     except urllib.error.HTTPError as exc:
         print(f"error: {url} answered HTTP {exc.code}", file=sys.stderr)
-        return 1
+        return FAILED
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         print(f"error: no emulator answering at http://{host}:{port} ({reason})", file=sys.stderr)
-        return 1
-    print(status_text(state))
-    return 0
+        return FAILED
+    say(status_text(state))
+    return OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # stdout's reader went away mid-listing (`| head`): not a failure
+        _drop_stdout()
+        return OK
+
+
+def _fail(message: object, code: int = USAGE) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    mistake = _misplaced(parser, args)
+    if mistake:
+        return _fail(mistake)
     if args.command == "status":
-        return show_status(args.host, args.port)
+        return show_status(getattr(args, "host", DEFAULT_HOST), getattr(args, "port", DEFAULT_PORT))
+    if args.command == "check":
+        return check_file(args.file)
     try:
         if args.command == "scenarios":
-            return list_scenarios(args.scenarios)
-        if args.command == "check":
-            return check_file(args.file)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
+            say(scenario_listing(scenarios_path(args)))
+            return OK
         config = config_from(args)
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.command == "env":
-        try:
-            print(env_lines(config))
-        except ConfigError as exc:  # a --state file of another scenario or seed
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    logging.basicConfig(
-        level=getattr(args, "log_level", "warning").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+        if args.command == "env":
+            say(env_lines(config))  # with --state: a file of another scenario or seed is refused
+            return OK
+    except ConfigError as exc:
+        return _fail(exc)
+    level = getattr(logging, getattr(args, "log_level", "warning").upper())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Faker logs its locale lookups at DEBUG (dozens of lines at start-up): not ours to show.
+    logging.getLogger("faker").setLevel(max(level, logging.WARNING))
     try:
         asyncio.run(serve(config))
     except ConfigError as exc:  # a --state file of another scenario or seed
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # the port is taken, the host is not ours, ...
-        print(f"error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return _fail(exc)
+    except CannotListen as exc:
+        return _fail(exc, FAILED)
+    return OK

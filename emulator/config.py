@@ -76,7 +76,7 @@ class Config:
     rates: dict[str, dict[str, float]] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()  # scripted answers, errors and faults, first match wins
     initial_state: str = "start"  # the scenario state rules start in
-    scenarios_file: str | None = None  # where the scenario came from (None: embedded)
+    scenarios_file: str | None = None  # a user's file, over the shipped scenarios (None: those)
     http: HttpLimits = field(default_factory=HttpLimits)  # server settings, not the scenario's
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -84,19 +84,30 @@ class Config:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+SCENARIOS_FILE = "scenarios.yaml"  # the name a project's own file goes by
+SHIPPED = "scenarios.yaml (shipped)"  # how the shipped catalogue is named in messages
+SHIPPED_PATH = Path(__file__).parent / "data" / SCENARIOS_FILE
+
+
 def embedded_scenarios_text() -> str:
     return resources.files("emulator").joinpath("data", "scenarios.yaml").read_text("utf-8")
 
 
 def read_scenarios(path: Path | None = None) -> dict[str, Any]:
-    """Every scenario in `path` (or the embedded file), validated: ConfigError lists every
+    """Every scenario in `path` (or the shipped file), validated: ConfigError lists every
     problem with file and line, so a bad file never starts a half-configured server."""
-    source = str(path) if path else "scenarios.yaml (embedded)"
+    return copy.deepcopy(_scenarios(path))
+
+
+def _scenarios(path: Path | None) -> dict[str, Any]:
+    """As read_scenarios, but the cached copy itself: callers must not change it."""
+    source = str(path) if path else SHIPPED
     try:
         text = path.read_text("utf-8") if path else embedded_scenarios_text()
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    return copy.deepcopy(_validated(text, source))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{source}: cannot read: {reason}") from None
+    return _validated(text, source)
 
 
 @functools.lru_cache(maxsize=16)
@@ -110,10 +121,38 @@ def _validated(text: str, source: str) -> dict[str, Any]:
         raise ConfigError(str(exc)) from None
 
 
+def user_scenarios(folder: Path) -> Path | None:
+    """`folder/scenarios.yaml` when it is a user's own file, else None. The shipped catalogue
+    is nobody's own file, wherever it lies: this repository's top-level `scenarios.yaml` is a
+    link to it, and an unpacked sdist holds a copy; neither changes what is served."""
+    path = folder / SCENARIOS_FILE
+    if not path.is_file():
+        return None
+    try:
+        if path.resolve() == SHIPPED_PATH.resolve():
+            return None
+        if path.read_bytes() == embedded_scenarios_text().encode("utf-8"):
+            return None
+    except OSError:
+        pass  # unreadable: reading it says so, with its name
+    return path.absolute()
+
+
+def scenario_sources(path: Path | None = None) -> dict[str, str]:
+    """name -> the file each servable scenario comes from: `path`'s first, then the shipped
+    ones it does not replace (a name in both is the file's)."""
+    found = dict.fromkeys(_scenarios(path), str(path)) if path is not None else {}
+    for name in _scenarios(None):
+        found.setdefault(name, SHIPPED)
+    return found
+
+
 def scenario_names(path: Path | None = None) -> dict[str, str]:
-    """name -> first line of the description, of every scenario in the file."""
+    """name -> first line of the description, of every scenario that can be served (the
+    shipped ones and `path`'s, as scenario_sources)."""
     names: dict[str, str] = {}
-    for name, raw in read_scenarios(path).items():
+    for name, source in scenario_sources(path).items():
+        raw = _scenarios(None if source == SHIPPED else path)[name]
         description = str((raw or {}).get("description") or "").strip()
         names[name] = description.splitlines()[0] if description else ""
     return names
@@ -130,15 +169,17 @@ def _instant(value: Any) -> str | None:
 
 
 def load_scenario(name: str = "default", path: Path | None = None) -> Config:
-    """The named scenario from `path`, or from the scenarios shipped in the package."""
-    scenarios = read_scenarios(path)
-    if name not in scenarios:
-        source = str(path) if path else "scenarios.yaml (embedded)"
-        close = difflib.get_close_matches(name, scenarios, n=1)
+    """The named scenario from `path` (a user's file, over the shipped scenarios: its own
+    name wins), or from the scenarios shipped in the package."""
+    sources = scenario_sources(path)
+    if name not in sources:
+        where = f"{path} and {SHIPPED}" if path else SHIPPED
+        close = difflib.get_close_matches(name, sources, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        known = ", ".join(sorted(scenarios)) or "none"
-        raise ConfigError(f"{source}: no scenario named {name!r}{hint} (known: {known})")
-    raw = scenarios[name] or {}
+        known = ", ".join(sorted(sources)) or "none"
+        raise ConfigError(f"{where}: no scenario named {name!r}{hint} (known: {known})")
+    chosen = _scenarios(None if sources[name] == SHIPPED else path)[name]
+    raw = copy.deepcopy(chosen) or {}
     seats = tuple(
         SeatConfig(
             member=None if seat.get("member") is None else str(seat["member"]),

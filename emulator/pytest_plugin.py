@@ -5,7 +5,8 @@
     catalog="launch")`); see
     `emulator.testing.TokenPlan` and its `admin`.
 `token_plan_emulator`: one emulator for the whole session (one per xdist worker), on the
-    default scenario and the embedded catalogue.
+    default scenario; the rootdir's own `scenarios.yaml`, if there is one, adds its scenarios
+    to the shipped ones (a name in both is the file's).
 `emulator_factory`: start emulators with your own Config; each is stopped after the test.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from emulator.config import Config
+from emulator.config import Config, load_scenario, user_scenarios
 from emulator.harness import RunningEmulator, start_emulator
 from emulator.testing import Servers, TokenPlan, Wanted
 
@@ -30,8 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def token_plan_emulator() -> Iterator[RunningEmulator]:
-    emulator = start_emulator(Config())
+def token_plan_emulator(pytestconfig: pytest.Config) -> Iterator[RunningEmulator]:
+    found = user_scenarios(pytestconfig.rootpath)
+    emulator = start_emulator(load_scenario("default", found) if found else Config())
     yield emulator
     emulator.stop()
 

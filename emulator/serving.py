@@ -14,11 +14,14 @@ import logging
 from typing import Any
 
 from aiohttp import web, web_protocol
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
 from emulator.config import HttpLimits
+from emulator.web import REQUEST_ID
 
 log = logging.getLogger("emulator")
+access_log = logging.getLogger("emulator.access")
 
 # What a connection gets when its headers are late: then it is closed (as nginx does).
 _LATE_HEADERS = b"The request headers did not arrive within the timeout.\n"
@@ -97,6 +100,27 @@ def _one_line(exc: BaseException) -> str:
     return text[:300]
 
 
+class AccessLine(AbstractAccessLogger):
+    """One INFO line a request once its answer is sent: method, path, status, milliseconds and
+    the request id (the journal's, and the `x-request-id` of an API answer)."""
+
+    @property
+    def enabled(self) -> bool:
+        # aiohttp asks once a connection: below INFO, no request pays for an access line.
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        # The path as sent (percent-escapes kept), so a decoded line break cannot forge a line.
+        self.logger.info(
+            "%s %s %d %.1fms %s",
+            request.method,
+            request.rel_url.raw_path[:300],
+            response.status,
+            time * 1000,
+            request.get(REQUEST_ID, "-"),
+        )
+
+
 class _Server(web.Server):
     def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,7 +137,8 @@ class Runner(web.AppRunner):
         super().__init__(
             app,
             handle_signals=False,
-            access_log=None,
+            access_log=access_log,
+            access_log_class=AccessLine,
             keepalive_timeout=limits.idle_timeout,
             # The body reader (bodies.py) decodes gzip and deflate itself, counting the
             # decoded bytes against the limit as they come, and answers a bad encoding with a

@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import anthropic
 import openai
@@ -87,9 +88,9 @@ def _pump(stream: Iterator[str], lines: queue.Queue[str | None]) -> None:
 
 
 @contextmanager
-def cli_server(*args: str) -> Iterator[CliServer]:
-    """Start `python -m emulator --port 0 ARGS`, wait for its whole banner (up to
-    BANNER_TIMEOUT), and kill the process on the way out if it is still running."""
+def cli_server(*args: str, cwd: Path | None = None) -> Iterator[CliServer]:
+    """Start `python -m emulator --port 0 ARGS` (in `cwd`, if given), wait for its whole banner
+    (up to BANNER_TIMEOUT), and kill the process on the way out if it is still running."""
     launched = time.perf_counter()
     process = subprocess.Popen(
         emulator_command("--port", "0", *args),
@@ -97,6 +98,7 @@ def cli_server(*args: str) -> Iterator[CliServer]:
         stderr=subprocess.PIPE,
         text=True,
         env=clean_env(),
+        cwd=cwd,
     )
     try:
         assert process.stdout is not None
@@ -124,10 +126,15 @@ def cli_server(*args: str) -> Iterator[CliServer]:
                 pipe.close()
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command that ends by itself (`env`, errors), with a timeout."""
     return subprocess.run(
-        emulator_command(*args), capture_output=True, text=True, timeout=20, env=clean_env()
+        emulator_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env=clean_env(),
+        cwd=cwd,
     )
 
 

@@ -918,7 +918,15 @@ def test_list_scenarios(tmp_path: Path) -> None:
         timeout=30,
     )
     assert done.returncode == 0, done
-    assert done.stdout.splitlines() == ["first   The first scenario.", "second  Only errors."]
+    # The file's scenarios, under its name, then the shipped ones they add to.
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"{path}:"
+    assert [line.split(None, 1) for line in lines[1:3]] == [
+        ["first", "The first scenario."],
+        ["second", "Only errors."],
+    ]
+    assert lines[3] == "scenarios.yaml (shipped), not replaced above:"
+    assert lines[4].split()[0] == "default"
     shipped = subprocess.run(
         emulator_command("scenarios"), capture_output=True, text=True, env=clean_env(), timeout=30
     )
@@ -967,10 +975,14 @@ def test_admin_lists_and_switches_scenarios(emulator_factory: Factory, tmp_path:
     path = write(tmp_path, GOOD, "good.yaml")
     emulator = emulator_factory(load_scenario("first", path))
     admin = Admin(emulator)
-    assert admin.get("/scenarios") == {
-        "current": "first",
-        "scenarios": {"first": "The first scenario.", "second": "Only errors."},
-    }
+    listed = admin.get("/scenarios")
+    assert listed["current"] == "first"
+    # The file's scenarios first, then the shipped ones it adds to.
+    assert list(listed["scenarios"].items())[:2] == [
+        ("first", "The first scenario."),
+        ("second", "Only errors."),
+    ]
+    assert "all-spent" in listed["scenarios"]
     assert ask(emulator, "hello") == "scripted hello"
     key = emulator.api_key
 

@@ -87,6 +87,11 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except PlanError as error:
         return _refuse(error.message, error.status)
+    except web.HTTPMethodNotAllowed as error:
+        allowed = ", ".join(sorted(error.allowed_methods))
+        return _refuse(f"{request.method} is not allowed on {shown(request.path)}: {allowed}", 405)
+    except web.HTTPNotFound:  # no such admin path (or page file): said in the API's JSON
+        return _refuse(f"no admin endpoint {shown(request.path)}; the README lists them", 404)
     finally:
         # --state: every change (clock, seats, keys, packs, subscription) is committed before
         # its answer goes out; a refused one may have changed something too (a seat added, its

@@ -301,8 +301,32 @@ class Report:
         self.problems.append(f"{self.source}:{node.start_mark.line + 1}: {where}: {problem}")
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a timestamp-shaped scalar that is no real date
+    (`2026-13-01T00:00:00Z`) stays its text instead of failing the whole load with a bare
+    ValueError: the schema's `instant` check then reports it with its file and line."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def load(text: str) -> Any:
+    """YAML text as plain data, read the way the schema reads it."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
+
+
+def _value(node: yaml.Node) -> Any:
+    return load(yaml.serialize(node))
+
+
 def _walk(node: yaml.Node, spec: Field, where: str, report: Report) -> None:
-    value = yaml.safe_load(yaml.serialize(node))
+    value = _value(node)
     problem = spec.check(value)
     if problem:
         report.add(node, where, problem)
@@ -335,7 +359,7 @@ def _rule_sense(node: yaml.Node, where: str, report: Report) -> None:
         report.add(node, where, "a rule needs a reply, an error or a fault")
     if "reply" in keys and "error" in keys:
         report.add(node, where, "a rule answers with a reply or an error, not both")
-    fault = yaml.safe_load(yaml.serialize(keys["fault"])) if "fault" in keys else None
+    fault = _value(keys["fault"]) if "fault" in keys else None
     if isinstance(fault, dict) and "error_after" in fault and "error" not in keys:
         report.add(keys["fault"], where, "fault.error_after needs the rule's `error` to send")
 
@@ -373,7 +397,7 @@ def _catalog_sense(node: yaml.MappingNode, where: str, report: Report) -> None:
     models = keys.get("models")
     for key_node, value_node in models.value if isinstance(models, yaml.MappingNode) else []:
         model_id, spot = str(key_node.value), f"{where}.models.{key_node.value}"
-        given = yaml.safe_load(yaml.serialize(value_node))
+        given = _value(value_node)
         close = difflib.get_close_matches(model_id, base.text_models, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         if model_id in base.image_models:
@@ -433,5 +457,5 @@ def validate(text: str, source: str) -> dict[str, Any]:
     if report.problems:  # in the file's order, whichever check found them
         at = len(source) + 1
         raise ScenarioError(sorted(report.problems, key=lambda p: int(p[at:].split(":")[0])))
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load(text)
     return data
