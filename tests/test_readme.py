@@ -36,7 +36,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.config import Config
+from emulator.config import Config, load_scenario, scenario_names
+from emulator.runtime import Runtime
 from emulator.server import build_app
 from emulator.testing import TokenPlan
 
@@ -246,7 +247,8 @@ def yaml_blocks() -> list[Block]:
 
 @pytest.mark.parametrize("block", yaml_blocks(), ids=lambda b: b.where)
 def test_yaml_example_is_a_valid_scenario_file(block: Block, tmp_path: Path) -> None:
-    """Every YAML example in the docs passes `python -m emulator check` as it stands."""
+    """Every YAML example in the docs passes `python -m emulator check` as it stands, and its
+    scenarios start."""
     path = tmp_path / "scenarios.yaml"
     path.write_text(block.text, encoding="utf-8")
     done = subprocess.run(
@@ -256,6 +258,8 @@ def test_yaml_example_is_a_valid_scenario_file(block: Block, tmp_path: Path) -> 
         timeout=60,
     )
     assert done.returncode == 0, f"{block.where}:\n{done.stdout}{done.stderr}"
+    for name in scenario_names(path):  # and each scenario builds a plan the server can serve
+        Runtime.from_config(load_scenario(name, path)).close()
 
 
 def test_the_docs_hold_yaml_examples() -> None:
