@@ -278,3 +278,39 @@ def test_every_admin_endpoint_is_in_the_readme() -> None:
         pattern = re.escape(path).replace(r"\{", "{").replace(r"\}", "}")
         pattern = re.sub(r"\{\w+\}", r"[^/]+", pattern)
         assert any(re.fullmatch(pattern, w) for w in written), f"{path} is not in README.md"
+
+
+# ---- self-contained documentation -----------------------------------------------------------
+
+PRIVATE_NOTES = ("product.md", "wire.md", "decisions.md", "../shared", "token-plan-faq.txt")
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens."""
+    found = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+@pytest.mark.parametrize("path", [README, *DOCS], ids=lambda p: p.name)
+def test_docs_cite_nothing_a_user_lacks(path: Path) -> None:
+    """The research notes behind the project are not shipped: the docs cite docs/sources.md."""
+    text = path.read_text(encoding="utf-8")
+    for note in PRIVATE_NOTES:
+        assert note not in text, f"{path.name} cites {note}, which users do not have"
+
+
+@pytest.mark.parametrize("path", [README, *DOCS], ids=lambda p: p.name)
+def test_relative_links_reach_a_file_and_heading(path: Path) -> None:
+    for target in LINK.findall(path.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target):
+            continue  # a URL
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        assert linked.exists(), f"{path.name}: link to a missing file {target}"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(linked), f"{path.name}: no heading #{anchor} in {linked.name}"
