@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pytest
 
+from emulator.cli import banner
 from emulator.config import Config, load_scenario, scenario_names
 from emulator.runtime import Runtime
 from emulator.server import build_app
@@ -314,3 +315,17 @@ def test_relative_links_reach_a_file_and_heading(path: Path) -> None:
         assert linked.exists(), f"{path.name}: link to a missing file {target}"
         if anchor and linked.suffix == ".md":
             assert anchor in anchors(linked), f"{path.name}: no heading #{anchor} in {linked.name}"
+
+
+def test_the_readme_banner_is_the_real_one() -> None:
+    """The banner the README shows is what `python -m emulator` prints with the defaults (the
+    version and the elided model lists aside)."""
+    shown = next(b for b in fenced_blocks(README) if b.text.startswith("token-plan-emulator "))
+    runtime = Runtime.from_config(Config())
+    try:
+        real = banner(runtime, f"http://127.0.0.1:{DEFAULT_PORT}").splitlines()
+    finally:
+        runtime.close()
+    for line in shown.text.splitlines()[1:]:
+        if "..." not in line:
+            assert line in real, f"README.md:{shown.line}: not in the banner: {line!r}"
