@@ -292,6 +292,7 @@ def banner(runtime: Runtime, root: str) -> str:
         f"clock {clock}",
         f"  OpenAI-compatible base URL     {root}{OPENAI_BASE}",
         f"  Anthropic-compatible base URL  {root}{ANTHROPIC_BASE}",
+        f"  Usage page                     {root}/_emulator/",
         f"  Health                         {root}/_emulator/health",
     ]
     if config.scenarios_file:

@@ -1,4 +1,4 @@
-"""The image generation API (product.md §5): qwen-image-2.0 and wan2.7-image, synchronous and,
+"""The image generation API (docs/sources.md): qwen-image-2.0 and wan2.7-image, synchronous and,
 for wan2.7, as async tasks; and the generated PNGs, served at URLs that expire like OSS ones."""
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class Runtime:
     accounts: Accounts
     journal: Journal
     requests_seen: int = 0
-    # Prompt prefixes seen (product.md §7); in memory only, as the real cache promises nothing
+    # Prompt prefixes seen (docs/sources.md); in memory only, as the real cache promises nothing
     # across a restart.
     cache: ContextCache = field(default_factory=ContextCache)
     store: PlanStore | None = None  # --state: the plan written through to SQLite

@@ -134,7 +134,7 @@ async def _answer(
     unrouted = isinstance(request.match_info.http_exception, web.HTTPNotFound)
     if unrouted and not site.wrong_path_is_url_error:
         # The Coding Plan and pay-as-you-go hosts answer a wrong path with a bare 404 whatever
-        # the key (product.md §4.1); only the Token Plan gateway checks the key first.
+        # the key (docs/sources.md); only the Token Plan gateway checks the key first.
         return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
     try:
         if refused is not None:  # a body that could not be read: refused before the key check

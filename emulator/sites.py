@@ -1,4 +1,4 @@
-"""The three sites served on one port, by path prefix (../shared/DESIGN.md, product.md §4.1).
+"""The three sites served on one port, by path prefix (docs/sources.md).
 
 The Token Plan is at the root, as on its own host; the Coding Plan and pay-as-you-go DashScope
 live under a prefix each, so a mix-up is reproduced by changing only the base URL or the key.
@@ -24,7 +24,7 @@ class Site:
     @property
     def wrong_path_is_url_error(self) -> bool:
         """The Token Plan gateway answers a wrong path with a flat 400 "url error"; the
-        Coding Plan and pay-as-you-go hosts with a bare 404 (product.md §4.1, wire.md §1.1)."""
+        Coding Plan and pay-as-you-go hosts with a bare 404 (docs/sources.md)."""
         return self.plan == "token_plan"
 
 

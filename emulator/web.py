@@ -23,7 +23,7 @@ BODY = web.RequestKey("body", bytes)  # the request body as received
 
 
 def headers(request: web.Request, content_type: str) -> dict[str, str]:
-    """The headers DashScope's gateway sends (wire.md §3.1), timed by the emulator's clock."""
+    """The headers DashScope's gateway sends (docs/sources.md), timed by the emulator's clock."""
     runtime = request.app[RUNTIME]
     now = runtime.clock.now()
     arrived = request.get(ARRIVED, now)

@@ -15,6 +15,18 @@ from emulator.harness import RunningEmulator, start_emulator
 FROZEN_AT = "2026-05-01T00:00:00Z"
 FROZEN_EPOCH = 1777593600
 
+# The fixtures that install a real program on first use: Debian's Chromium (apt-get, about 116
+# packages) and the pinned Claude Code and Codex CLI (npm, about 1.2 GB with its cache). A test
+# that uses one, directly or through another fixture, is marked `heavy`, so `pytest -m "not
+# heavy"` runs everything else offline; `tox` with no arguments still runs them all.
+INSTALLING_FIXTURES = frozenset({"chromium", "claude_code", "codex"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INSTALLING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.heavy)
+
 
 @pytest.fixture(scope="session")
 def frozen_emulator() -> Iterator[RunningEmulator]:

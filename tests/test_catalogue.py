@@ -3,8 +3,7 @@ real openai and anthropic SDKs, gives the outcome its description documents.
 
 `EXPECTED` is the table (scenario name -> outcome) that drives the test. It must name every
 scenario in the file: a scenario added without its expected outcome fails the suite.
-Sources: the FAQ's "Common errors and solutions" and billing sections, decisions.md (the FAQ's
-messages, statuses and codes).
+Sources: the FAQ's "Common errors and solutions" and billing sections, docs/sources.md.
 """
 
 from __future__ import annotations

@@ -159,18 +159,28 @@ def server() -> Iterator[CliServer]:
 
 
 def test_banner_says_where_and_with_what(server: CliServer) -> None:
-    """The first line names the address; then both base URLs, the key and every model id."""
+    """The first line names the address; then both base URLs, the usage page, the key and every
+    model id."""
     assert "listening on http://127.0.0.1:" in server.banner[0]
     port = int(server.url.rsplit(":", 1)[1])
     assert 0 < port < 65536
     text = "\n".join(server.banner)
     assert f"{server.url}/compatible-mode/v1" in text
     assert f"{server.url}/apps/anthropic" in text
+    assert re.search(rf"^  Usage page +{re.escape(server.url)}/_emulator/$", text, re.MULTILINE)
     assert re.fullmatch(r"sk-sp-[0-9a-f]{32}", server.key)
     catalog = default_catalog()
     for model_id in [*catalog.text_models, *catalog.image_models]:
         assert model_id in text, model_id
     assert "deepseek-v3.2 (OpenAI-compatible only)" in text
+
+
+def test_banner_usage_page_url_serves_the_page(server: CliServer) -> None:
+    """The URL the banner gives for the usage page answers the page itself."""
+    line = next(x for x in server.banner if x.lstrip().startswith("Usage page"))
+    status, body = server.get(line.split()[-1].removeprefix(server.url))
+    assert status == 200
+    assert b"<html" in body.lower()
 
 
 def test_health(server: CliServer) -> None:

@@ -1,4 +1,4 @@
-"""The context cache (product.md §7) through the real SDKs: implicit hits on repeated prefixes,
+"""The context cache (docs/sources.md) through the real SDKs: implicit hits on repeated prefixes,
 explicit `cache_control` blocks, minimums, the 5-minute TTL on the emulator's clock, scopes,
 Credits at the cached rate, streaming, determinism across instances, and the scenario switch.
 
@@ -361,7 +361,7 @@ def test_openai_content_parts_with_cache_control_report_the_explicit_fields(
     emulator_factory: Factory,
 ) -> None:
     """OpenAI-compatible explicit cache: prompt_tokens_details gains cache_type and the
-    creation counters (wire.md §3.1 key order); creation is charged at the input rate."""
+    creation counters (docs/sources.md key order); creation is charged at the input rate."""
     emulator = fresh(emulator_factory)
     body = {
         "model": "qwen3.6-plus",

@@ -1,6 +1,6 @@
 """Every documented access and validation error, seen through the official SDKs and on the wire.
 
-Sources: decisions.md ("Body shapes" and the FAQ table), wire.md §1 and §5, the FAQ's "Common
+Sources: docs/sources.md, the FAQ's "Common
 errors and solutions". Gateway answers (key, path, method) are flat
 `{"code","message","request_id"}` on every path of the site; everything after authentication is
 in the envelope of the protocol that was called.
@@ -79,7 +79,7 @@ def assert_request_id(reply: Reply, request_id: str) -> None:
 
 
 def assert_no_retry_headers(headers: Iterable[str]) -> None:
-    """DashScope sends no Retry-After and no x-ratelimit-* headers (decisions.md)."""
+    """DashScope sends no Retry-After and no x-ratelimit-* headers (docs/sources.md)."""
     names = [name.lower() for name in headers]
     assert "retry-after" not in names
     assert "retry-after-ms" not in names

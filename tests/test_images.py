@@ -1,4 +1,4 @@
-"""The image API (issue 5, product.md §5): qwen-image-2.0 and wan2.7-image, synchronous and (for
+"""The image API (issue 5, docs/sources.md): qwen-image-2.0 and wan2.7-image, synchronous and (for
 wan2.7) as async tasks, with real PNGs served at URLs that expire on the emulator's clock.
 
 Raw HTTP where the bytes matter (body shapes field by field, the PNG chunks, the OSS XML), the

@@ -1,8 +1,8 @@
 """The OpenAI-compatible endpoint (`/compatible-mode/v1`) as tools see it.
 
 Each test talks to a real emulator over HTTP, through the official `openai` SDK (sync, async,
-streaming helpers) or through raw HTTP where the exact bytes matter (wire.md §3.1, §4.1, §4.2).
-Error messages are the documented ones (decisions.md, data/errors.yaml).
+streaming helpers) or through raw HTTP where the exact bytes matter (docs/sources.md).
+Error messages are the documented ones (docs/sources.md, data/errors.yaml).
 """
 
 from __future__ import annotations
@@ -302,7 +302,7 @@ def test_system_developer_roles_and_content_parts_are_accepted(oai: openai.OpenA
 def test_client_extras_are_accepted_and_change_nothing(oai: openai.OpenAI) -> None:
     """Fields Qwen Code sends (`metadata`, `preserve_thinking`, `vl_high_resolution_images`,
     `cache_control` on parts) and unknown fields are never rejected and change nothing but
-    the explicit-cache usage details `cache_control` asks for (product.md §7)."""
+    the explicit-cache usage details `cache_control` asks for (docs/sources.md)."""
     question = "Summarise the plan."
     plain = oai.chat.completions.create(
         model="qwen3.6-plus", messages=[{"role": "user", "content": question}]
@@ -397,7 +397,7 @@ def test_raw_stream_framing_chunk_order_and_usage_chunk(frozen_emulator: Running
         {"finish_reason": "stop", "delta": {"content": ""}, "index": 0, "logprobs": None}
     ]
     assert usage["choices"] == []
-    # choice key orders as DashScope's documented chunks have them (wire.md §3.1)
+    # choice key orders as DashScope's documented chunks have them (docs/sources.md)
     assert list(first["choices"][0]) == ["delta", "index", "logprobs", "finish_reason"]
     assert list(first["choices"][0]["delta"]) == ["content", "role"]
     assert all(

@@ -1,12 +1,12 @@
 """The Token Plan's books (issue 3), driven through the real endpoints with the official SDKs.
 
-Every rule of product.md §1 and the FAQ is exercised as a user sees it: requests go through the
+Every rule of docs/sources.md and the FAQ is exercised as a user sees it: requests go through the
 `openai` / `anthropic` clients; the clock is moved and the books are read over the admin API
 (`POST /_emulator/clock`, `GET /_emulator/state`, `/journal`, `/stats`, `/usage`). Amounts are
 compared exactly: the journal reports Credits as decimal strings, the state as floats of at most
 six decimals (micro-Credits), both read into `Decimal`.
 
-Sources: product.md §1.3-1.6 and §6, decisions.md (the FAQ table), token-plan-faq.txt.
+Sources: docs/sources.md (the Token Plan FAQ, usage-quota and team pages).
 """
 
 from __future__ import annotations
@@ -780,7 +780,7 @@ async def test_concurrent_requests_on_one_key_lose_no_charge(
 
 
 def test_subscription_stats_agree_with_the_state(emulator_factory: Factory) -> None:
-    """GET /_emulator/stats is shaped like GetSubscriptionStats (product.md §6) and its numbers
+    """GET /_emulator/stats is shaped like GetSubscriptionStats (docs/sources.md) and its numbers
     are the state's: per SeatType the next reset (ms), seat counts, and monthly and remaining
     Credits summed over that tier's seats."""
     emulator, admin = plan(

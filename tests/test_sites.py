@@ -1,9 +1,9 @@
 """The other plans' sites on the same port, for reproducing key / base-URL mix-ups (issue 3).
 
-product.md §4.1's matrix through the official SDKs: only the key or the base URL changes from a
+docs/sources.md's matrix through the official SDKs: only the key or the base URL changes from a
 working Token Plan call. The Coding Plan lives under `/coding-plan/...`, pay-as-you-go DashScope
 under `/dashscope/...`; their keys are in `GET /_emulator/state` (`coding_plan.key`,
-`payg.key`). Then the Coding Plan's request-count quotas (product.md §3.2): per 5 hours rolling,
+`payg.key`). Then the Coding Plan's request-count quotas (docs/sources.md): per 5 hours rolling,
 per week from Monday 00:00 UTC+8, per month from the subscription day.
 """
 

@@ -153,7 +153,7 @@ def usage(runtime: Runtime, days: int) -> dict[str, Any]:
 
 
 def subscription_stats(runtime: Runtime, request_id: str) -> dict[str, Any]:
-    """Shaped like the management API's GetSubscriptionStats (product.md §6)."""
+    """Shaped like the management API's GetSubscriptionStats (docs/sources.md)."""
     ledger = runtime.ledger
     _, next_reset = ledger.cycle_bounds()
     items = []

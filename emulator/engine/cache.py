@@ -1,4 +1,4 @@
-"""The context cache (product.md §7): how much of a prompt was already cached, deterministically.
+"""The context cache (docs/sources.md): how much of a prompt was already cached, deterministically.
 
 A prompt is read as a chain of prefixes with a boundary after the tool definitions and after
 every neutral message, in order (tools, then system, then the conversation). Prefix `k` is the
@@ -40,8 +40,8 @@ from emulator.engine.types import ChatRequest, Message, ToolSpec
 
 Mode = Literal["implicit", "explicit"]
 
-IMPLICIT_MIN_TOKENS = 256  # product.md §7
-EXPLICIT_MIN_TOKENS = 1024  # product.md §7
+IMPLICIT_MIN_TOKENS = 256  # docs/sources.md
+EXPLICIT_MIN_TOKENS = 1024  # docs/sources.md
 TTL_SECONDS = 300.0  # explicit: documented (reset on hit); implicit: assumed (docs/fidelity.md)
 LOOKBACK = 20  # boundaries searched back from each marker (the docs say 20 content blocks)
 MAX_ENTRIES = 20_000

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-LIFETIME = 24 * 3600.0  # image URLs and task ids (product.md §5)
+LIFETIME = 24 * 3600.0  # image URLs and task ids (docs/sources.md)
 QUEUED = 1.0  # seconds a task stays PENDING (an assumption, docs/fidelity.md)
 RUNNING = 4.0  # seconds it then stays RUNNING
 # At most this many pictures and tasks are remembered (the oldest are forgotten first), so a

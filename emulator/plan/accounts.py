@@ -1,5 +1,5 @@
 """Who may call which site, and what a call costs: the Token Plan ledger, a Coding Plan, and a
-pay-as-you-go account, each with its own keys (product.md §4.1's mix-up matrix)."""
+pay-as-you-go account, each with its own keys (docs/sources.md's mix-up matrix)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A Coding Plan subscription, for reproducing mix-ups: request-count quotas, not Credits.
 
-Quotas per tier (product.md §3.2): per 5 hours (rolling), per week (resets Monday 00:00 UTC+8)
+Quotas per tier (docs/sources.md): per 5 hours (rolling), per week (resets Monday 00:00 UTC+8)
 and per month (resets on the subscription day, 00:00 UTC+8). A spent window answers
 "hour allocated quota exceeded" (the 5-hour one), "week ..." or "month ...".
 """

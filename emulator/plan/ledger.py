@@ -1,6 +1,6 @@
 """The books of one Token Plan Team Edition subscription: seats, keys, Credits, shared packs.
 
-Rules (product.md §1, the FAQ): a request is charged to its seat's monthly quota first, then to
+Rules (docs/sources.md, the FAQ): a request is charged to its seat's monthly quota first, then to
 shared usage packs, soonest-expiring first; a request admitted with anything left completes and
 its cost stops the balance at zero; with nothing left, requests are refused until a reset, a pack
 or an upgrade. Seat quotas reset on each subscription-month anniversary, without carry-over.
@@ -246,7 +246,7 @@ class Ledger:
 
     def upgrade(self, seat_id: str, tier: str) -> Seat:
         """A higher tier at once; this month gains remaining_days / 30 x the difference, rounded
-        up to whole Credits (product.md §1.4). Downgrades are not offered."""
+        up to whole Credits (docs/sources.md). Downgrades are not offered."""
         _check_tier(tier)
         seat = self.seat(seat_id)
         old, new = TIER_CREDITS[seat.tier], TIER_CREDITS[tier]

@@ -1,4 +1,4 @@
-"""Anthropic-compatible Messages API on /apps/anthropic (wire.md §2, §3.2)."""
+"""Anthropic-compatible Messages API on /apps/anthropic (docs/sources.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DashScope's native image API (product.md §5): the multimodal-generation request for the
+"""DashScope's native image API (docs/sources.md): the multimodal-generation request for the
 qwen-image-2.0 and wan2.7-image series, the async image-generation task, and their bodies."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ _SIZE = re.compile(r"^([0-9]{2,5})\*([0-9]{2,5})$")  # ASCII: `\d` takes any scr
 _PRESETS = {"1K": 1024, "2K": 2048, "4K": 4096}
 _IMAGE_TYPES = ("jpeg", "jpg", "png", "bmp", "webp")
 MAX_NEGATIVE_PROMPT = 500
-EDIT_MAX_PIXELS = 2048 * 2048  # wan2.7 with reference images (product.md §5.3)
+EDIT_MAX_PIXELS = 2048 * 2048  # wan2.7 with reference images (docs/sources.md)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""OpenAI-compatible chat completions, as DashScope writes them (wire.md §1, §3.1, §4.2)."""
+"""OpenAI-compatible chat completions, as DashScope writes them (docs/sources.md)."""
 
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ def usage_body(usage: Usage, thinking: bool) -> dict[str, Any]:
 
 def _prompt_details(usage: Usage) -> dict[str, Any]:
     """`cached_tokens` always; explicit-cache requests add the creation counters, in the key
-    order of captured DashScope bodies (wire.md §3.1), zeros included."""
+    order of captured DashScope bodies (docs/sources.md), zeros included."""
     details: dict[str, Any] = {"cached_tokens": usage.cached_tokens}
     if usage.cache_explicit:
         details["cache_type"] = "ephemeral"
@@ -381,7 +381,7 @@ def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
         "error": {
             "message": error.message,
             "type": error.kind.openai_type,
-            "param": None,  # every captured DashScope error has param null (wire.md §1.2)
+            "param": None,  # every captured DashScope error has param null (docs/sources.md)
             "code": error.kind.openai_code,
         },
         "request_id": request_id,
