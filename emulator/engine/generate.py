@@ -15,9 +15,7 @@ import functools
 import json
 import random
 import re
-from typing import Any
-
-from faker import Faker
+from typing import TYPE_CHECKING, Any
 
 from emulator.engine import tokens
 from emulator.engine.cache import CacheUse
@@ -36,6 +34,9 @@ from emulator.engine.types import (
     Usage,
 )
 from emulator.seeds import Seeds
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 # Characters of generated JSON per output token the fake model is given room for: its words
 # average under 4 characters a token (tokens.py), so a JSON answer or tool arguments stop
@@ -86,6 +87,10 @@ class Writer:
     def faker(self, locale: str, seed: int) -> Faker:
         fake = self._fakers.get(locale)
         if fake is None:
+            # Imported with the first answer that needs it: not on every start (it is the
+            # largest import, and a test that only checks keys or errors never needs it).
+            from faker import Faker
+
             fake = self._fakers[locale] = Faker(locale)
         fake.seed_instance(seed)
         return fake

@@ -20,6 +20,7 @@ from emulator.catalog import (
     BUILTIN_TOOLS,
     CATALOGS,
     CREDIT_KINDS,
+    LOADER,
     PROTOCOLS,
     REQUIRED_FIELDS,
     THINKING_MODES,
@@ -32,6 +33,9 @@ from emulator.plan.clock import WINDOW, parse_instant
 from emulator.plan.ledger import MAX_TERM_MONTHS
 from emulator.scenarios.faults import GATEWAY_BODIES
 from emulator.seeds import MAX_SEED
+
+# libyaml's emitter where PyYAML was built with it (catalog.LOADER says why).
+DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
 
@@ -301,8 +305,13 @@ class Report:
         self.problems.append(f"{self.source}:{node.start_mark.line + 1}: {where}: {problem}")
 
 
+def _value(node: yaml.Node) -> Any:
+    """What `node` loads as: serialized and loaded again, so it is exactly what safe_load gives."""
+    return yaml.load(yaml.serialize(node, Dumper=DUMPER), Loader=LOADER)
+
+
 def _walk(node: yaml.Node, spec: Field, where: str, report: Report) -> None:
-    value = yaml.safe_load(yaml.serialize(node))
+    value = _value(node)
     problem = spec.check(value)
     if problem:
         report.add(node, where, problem)
@@ -335,7 +344,7 @@ def _rule_sense(node: yaml.Node, where: str, report: Report) -> None:
         report.add(node, where, "a rule needs a reply, an error or a fault")
     if "reply" in keys and "error" in keys:
         report.add(node, where, "a rule answers with a reply or an error, not both")
-    fault = yaml.safe_load(yaml.serialize(keys["fault"])) if "fault" in keys else None
+    fault = _value(keys["fault"]) if "fault" in keys else None
     if isinstance(fault, dict) and "error_after" in fault and "error" not in keys:
         report.add(keys["fault"], where, "fault.error_after needs the rule's `error` to send")
 
@@ -373,7 +382,7 @@ def _catalog_sense(node: yaml.MappingNode, where: str, report: Report) -> None:
     models = keys.get("models")
     for key_node, value_node in models.value if isinstance(models, yaml.MappingNode) else []:
         model_id, spot = str(key_node.value), f"{where}.models.{key_node.value}"
-        given = yaml.safe_load(yaml.serialize(value_node))
+        given = _value(value_node)
         close = difflib.get_close_matches(model_id, base.text_models, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         if model_id in base.image_models:
@@ -409,7 +418,7 @@ def validate(text: str, source: str) -> dict[str, Any]:
     """The scenarios in `text` as plain data; ScenarioError lists every problem otherwise."""
     report = Report(source)
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -433,5 +442,5 @@ def validate(text: str, source: str) -> dict[str, Any]:
     if report.problems:  # in the file's order, whichever check found them
         at = len(source) + 1
         raise ScenarioError(sorted(report.problems, key=lambda p: int(p[at:].split(":")[0])))
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = yaml.load(text, Loader=LOADER)
     return data
