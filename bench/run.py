@@ -128,6 +128,61 @@ async def load(
     return Figures(len(latencies), elapsed, latencies, first_bytes)
 
 
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process (Linux /proc), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def many_streams(
+    url: str, body: dict[str, object], headers: dict[str, str], count: int
+) -> tuple[int, int, float]:
+    """`count` streaming calls at once, each on its own connection: (answered 200 and read to
+    the end, failed, seconds)."""
+    payload = json.dumps(body).encode()
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=120)
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def one() -> bool:
+            try:
+                async with session.post(url, data=payload, headers=headers) as reply:
+                    text = await reply.read()
+                    return reply.status == 200 and text.rstrip().endswith(b"[DONE]")
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                return False
+
+        done = await asyncio.gather(*(one() for _ in range(count)))
+    return sum(done), count - sum(done), time.perf_counter() - started
+
+
+def concurrent_streams(count: int) -> None:
+    """The issue's check: `count` concurrent streams on one emulator process, no error, and how
+    much its resident memory grew."""
+    port = free_port()
+    process, _ = start(emulator_args(port), f"http://127.0.0.1:{port}/_emulator/health")
+    try:
+        key, _ = keys_of(port)
+        url = f"http://127.0.0.1:{port}/compatible-mode/v1/chat/completions"
+        auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        say = [{"role": "user", "content": "Write one short paragraph about the sea."}]
+        body = {"model": "qwen3.6-plus", "messages": say, "stream": True}
+        before = rss_kib(process.pid)
+        ok, failed, seconds = asyncio.run(many_streams(url, body, auth, count))
+        after = rss_kib(process.pid)
+        print(
+            f"{count} concurrent streams: {ok} complete, {failed} failed, in {seconds:.2f} s; "
+            f"server RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB "
+            f"(+{(after - before) / 1024:.1f} MiB)"
+        )
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def keys_of(port: int) -> tuple[str, str]:
     """The first seat's key and the pay-as-you-go key, from the admin API."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/state", timeout=5) as reply:
@@ -215,10 +270,13 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="fakellm beside (bench/.venv)")
     parser.add_argument("--only", default="", help="cases whose name contains this (and bare)")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start figure")
+    parser.add_argument("--streams", type=int, default=1000, help="concurrent streams (0: skip)")
     args = parser.parse_args()
 
     if not args.no_cold:
         cold_start()
+    if args.streams:
+        concurrent_streams(args.streams)
     processes: list[subprocess.Popen[bytes]] = []
     state_dir = tempfile.TemporaryDirectory()
 
