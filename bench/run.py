@@ -88,9 +88,16 @@ def wait_healthy(url: str, timeout: float = 10.0) -> float:
     raise TimeoutError(url)
 
 
-def start(args: list[str], health: str) -> tuple[subprocess.Popen[bytes], float]:
+def start(
+    args: list[str], health: str, source: str | None = None
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start a server and wait until it is healthy; `source`: a checkout whose `emulator`
+    package to run instead of the installed one (a baseline)."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": source} if source else None
+    process = subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.DEVNULL, env=env, cwd=source or None
+    )
     try:
         wait_healthy(health)
     except TimeoutError:
@@ -270,6 +277,12 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="fakellm beside (bench/.venv)")
     parser.add_argument("--only", default="", help="cases whose name contains this (and bare)")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start figure")
+    parser.add_argument(
+        "--baseline",
+        default="",
+        help="a checkout of another version (git worktree or git archive): its emulator runs "
+        "beside, on the same cases, interleaved (before/after in one run)",
+    )
     parser.add_argument("--streams", type=int, default=1000, help="concurrent streams (0: skip)")
     args = parser.parse_args()
 
@@ -371,6 +384,27 @@ def main() -> None:
                     anth,
                     auth,
                 ),
+            ]
+        if args.baseline:
+            old_port = free_port()
+            old, _ = start(
+                emulator_args(old_port),
+                f"http://127.0.0.1:{old_port}/_emulator/health",
+                args.baseline,
+            )
+            processes.append(old)
+            old_base = f"http://127.0.0.1:{old_port}"
+            here = f"http://127.0.0.1:{emu_port}"
+            cases += [
+                Case(
+                    f"baseline: {c.name.strip()}",
+                    old,
+                    c.url.replace(here, old_base),
+                    c.body,
+                    c.headers,
+                )
+                for c in cases
+                if c.process is emulator
             ]
         cases = [c for c in cases if c.name.startswith("bare") or args.only in c.name]
         for case in cases:
