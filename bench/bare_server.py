@@ -38,11 +38,13 @@ async def completion(request: web.Request) -> web.StreamResponse:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
+    """FRAMES frames and `[DONE]`, or `?events=N` events in all (to match another stream)."""
     await request.read()
+    frames = int(request.query.get("events", FRAMES + 1)) - 1
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    for _ in range(FRAMES):
+    for _ in range(frames):
         await response.write(FRAME)
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()

@@ -35,6 +35,11 @@ async def read_body(request: web.Request) -> bytes:
         raise ApiError("body_too_large", limit=limits.max_body)  # before a byte is read
     try:
         if request.content.is_eof():  # all of it has arrived (the usual small body): no wait
+            if encoding is None:  # and plain: take what is buffered, in one piece
+                body = request.content.read_nowait()
+                if len(body) > limits.max_body:
+                    raise ApiError("body_too_large", limit=limits.max_body)
+                return body
             return await _read(request, encoding, limits.max_body)
         return await asyncio.wait_for(
             _read(request, encoding, limits.max_body), limits.body_timeout

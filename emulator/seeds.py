@@ -15,14 +15,24 @@ class Seeds:
     the same seed and the same inputs always give the same ids, keys and text."""
 
     def __init__(self, seed: int) -> None:
-        self.seed = seed
+        self._seed = seed
+        # The seed's part of every digest, hashed once: each digest copies this state.
+        self._base = hashlib.sha256(str(seed).encode())
+
+    @property
+    def seed(self) -> int:
+        return self._seed
 
     def digest(self, *parts: object) -> bytes:
-        hasher = hashlib.sha256(str(self.seed).encode())
+        # sha256(seed, then each part as its length and its bytes), fed in one update: the same
+        # digest as one update per piece, at a fraction of the calls.
+        pieces: list[bytes] = []
         for part in parts:
             data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
-            hasher.update(len(data).to_bytes(8, "big"))
-            hasher.update(data)
+            pieces.append(len(data).to_bytes(8, "big"))
+            pieces.append(data)
+        hasher = self._base.copy()
+        hasher.update(b"".join(pieces))
         return hasher.digest()
 
     def integer(self, *parts: object) -> int:

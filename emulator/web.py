@@ -3,6 +3,7 @@ headers, on the emulator's clock."""
 
 from __future__ import annotations
 
+import functools
 from email.utils import formatdate
 from typing import Any
 
@@ -22,6 +23,21 @@ ENTRY = web.RequestKey("entry", Entry)
 BODY = web.RequestKey("body", bytes)  # the request body as received
 
 
+def http_date(now: float) -> str:
+    """`now` as an HTTP date (what `formatdate(now, usegmt=True)` gives), remembered for the
+    second it falls in: most answers of a busy second share it."""
+    second = int(now)
+    # Within half a microsecond of the next second, datetime's rounding may carry into it.
+    if now - second >= 0.9999995:
+        return formatdate(now, usegmt=True)
+    return _date_of_second(second)
+
+
+@functools.lru_cache(maxsize=8)
+def _date_of_second(second: int) -> str:
+    return formatdate(second, usegmt=True)
+
+
 def headers(request: web.Request, content_type: str) -> dict[str, str]:
     """The headers DashScope's gateway sends (docs/sources.md), timed by the emulator's clock."""
     runtime = request.app[RUNTIME]
@@ -36,7 +52,7 @@ def headers(request: web.Request, content_type: str) -> dict[str, str]:
         "resp-start-time": str(int(now * 1000)),
         "req-cost-time": str(int((now - arrived) * 1000)),
         "Server": "istio-envoy",
-        "Date": formatdate(now, usegmt=True),
+        "Date": http_date(now),
     }
 
 

@@ -15,9 +15,7 @@ import functools
 import json
 import random
 import re
-from typing import Any
-
-from faker import Faker
+from typing import TYPE_CHECKING, Any
 
 from emulator.engine import tokens
 from emulator.engine.cache import CacheUse
@@ -36,6 +34,9 @@ from emulator.engine.types import (
     Usage,
 )
 from emulator.seeds import Seeds
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 # Characters of generated JSON per output token the fake model is given room for: its words
 # average under 4 characters a token (tokens.py), so a JSON answer or tool arguments stop
@@ -71,6 +72,8 @@ _FINAL_ANSWER_KEYS = frozenset(n.replace("_", "") for n in FINAL_ANSWER_TOOLS)
 # Notes an agent adds to the user's turn (Claude Code's <system-reminder> blocks): not the user
 # speaking, so a tool they mention is not a tool the user named.
 _REMINDERS = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
+# json.dumps(..., ensure_ascii=False), built once: a conversation's digest hashes its output.
+_TRANSCRIPT = json.JSONEncoder(ensure_ascii=False)
 
 
 class Writer:
@@ -84,6 +87,10 @@ class Writer:
     def faker(self, locale: str, seed: int) -> Faker:
         fake = self._fakers.get(locale)
         if fake is None:
+            # Imported with the first answer that needs it: not on every start (it is the
+            # largest import, and a test that only checks keys or errors never needs it).
+            from faker import Faker
+
             fake = self._fakers[locale] = Faker(locale)
         fake.seed_instance(seed)
         return fake
@@ -101,9 +108,12 @@ class Writer:
         vocabulary = self.vocabulary(locale)
         chinese = locale == "zh_CN"
         sizes: list[int] = []
-        while sum(sizes) < words:
-            sizes.append(rng.randint(6, 14))
-        picked = rng.choices(vocabulary, k=sum(sizes))  # one draw for the whole text
+        total = 0
+        while total < words:
+            size = rng.randint(6, 14)
+            sizes.append(size)
+            total += size
+        picked = rng.choices(vocabulary, k=total)  # one draw for the whole text
         sentences: list[str] = []
         start = 0
         for size in sizes:
@@ -134,7 +144,7 @@ class Engine:
         return self.seeds.digest(
             "chat",
             request.model.id,
-            json.dumps([transcript, tools], ensure_ascii=False),
+            _TRANSCRIPT.encode([transcript, tools]),
             request.seed,
         )
 
@@ -264,7 +274,7 @@ class Engine:
         if not isinstance(arguments, dict):
             arguments = {}
         text = json.dumps(arguments, ensure_ascii=False)
-        room = cap - tokens.count(tool.name)  # the name is said too, and counted (_output_tokens)
+        room = cap - tokens.count(tool.name)  # the name is said too, and counted (_answer_tokens)
         if room < 2:
             return None, True
         fitted = cut_json(text, room)
@@ -357,10 +367,11 @@ def _locale(messages: tuple[Message, ...]) -> str:
 def _result(
     choices: tuple[Completion, ...], input_tokens: int, cache: CacheUse | None
 ) -> ChatResult:
+    reasoning = sum(_count(c.reasoning) for c in choices)
     usage = Usage(
         input_tokens=input_tokens,
-        output_tokens=sum(_output_tokens(c) for c in choices),
-        reasoning_tokens=sum(tokens.count(c.reasoning) for c in choices),
+        output_tokens=sum(_answer_tokens(c) for c in choices) + reasoning,
+        reasoning_tokens=reasoning,
         cached_tokens=cache.read if cache else 0,
         cache_creation_tokens=cache.created if cache else 0,
         cache_explicit=cache is not None and cache.mode == "explicit",
@@ -368,6 +379,11 @@ def _result(
     return ChatResult(choices=choices, usage=usage)
 
 
-def _output_tokens(choice: Completion) -> int:
+def _answer_tokens(choice: Completion) -> int:
+    """Output tokens of a choice besides its reasoning: its text and its tool calls."""
     calls = sum(tokens.count(c.name) + tokens.count(c.arguments) for c in choice.tool_calls)
-    return tokens.count(choice.text) + tokens.count(choice.reasoning) + calls
+    return _count(choice.text) + calls
+
+
+def _count(text: str) -> int:
+    return tokens.count(text) if text else 0

@@ -26,9 +26,11 @@ import random
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from faker import Faker
+if TYPE_CHECKING:
+    from faker import Faker
+
 
 MAX_DEPTH = 6
 # Caps so that a hostile or absurd schema (minItems 1e8, required self-references) can neither

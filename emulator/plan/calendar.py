@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import datetime, timezone
 
 
+# Remembered: a request asks for the same few anniversaries (the subscription's end, this
+# month's bounds) over and over, and each costs two datetime conversions.
+@functools.lru_cache(maxsize=1024)
 def add_months(instant: float, months: int) -> float:
     """`instant` moved by whole calendar months; a day the month lacks becomes its last day."""
     moment = datetime.fromtimestamp(instant, tz=timezone.utc)

@@ -193,6 +193,10 @@ def has_cache_marker(content: Any) -> bool:
     )
 
 
+# One encoder for every answer: json.dumps with these arguments would build a new one per call.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def compact(value: Any) -> str:
     """JSON as the service writes it: no spaces, UTF-8 kept as is."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _COMPACT.encode(value)

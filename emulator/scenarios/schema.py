@@ -20,6 +20,7 @@ from emulator.catalog import (
     BUILTIN_TOOLS,
     CATALOGS,
     CREDIT_KINDS,
+    LOADER,
     PROTOCOLS,
     REQUIRED_FIELDS,
     THINKING_MODES,
@@ -32,6 +33,9 @@ from emulator.plan.clock import WINDOW, parse_instant
 from emulator.plan.ledger import MAX_TERM_MONTHS
 from emulator.scenarios.faults import GATEWAY_BODIES
 from emulator.seeds import MAX_SEED
+
+# libyaml's emitter where PyYAML was built with it (catalog.LOADER says why).
+DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
 
@@ -301,10 +305,11 @@ class Report:
         self.problems.append(f"{self.source}:{node.start_mark.line + 1}: {where}: {problem}")
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a timestamp-shaped scalar that is no real date
-    (`2026-13-01T00:00:00Z`) stays its text instead of failing the whole load with a bare
-    ValueError: the schema's `instant` check then reports it with its file and line."""
+class _Loader(LOADER):  # type: ignore[misc]
+    """PyYAML's safe loader (libyaml's where built with it), except that a timestamp-shaped
+    scalar that is no real date (`2026-13-01T00:00:00Z`) stays its text instead of failing the
+    whole load with a bare ValueError: the schema's `instant` check then reports it with its
+    file and line."""
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
@@ -322,7 +327,8 @@ def load(text: str) -> Any:
 
 
 def _value(node: yaml.Node) -> Any:
-    return load(yaml.serialize(node))
+    """What `node` loads as: serialized and loaded again, exactly as the whole file loads."""
+    return load(yaml.serialize(node, Dumper=DUMPER))
 
 
 def _walk(node: yaml.Node, spec: Field, where: str, report: Report) -> None:
@@ -433,7 +439,7 @@ def validate(text: str, source: str) -> dict[str, Any]:
     """The scenarios in `text` as plain data; ScenarioError lists every problem otherwise."""
     report = Report(source)
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
