@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -19,3 +21,23 @@ class Reply:
     @property
     def json(self) -> Any:
         return json.loads(self.raw)
+
+
+def send(
+    url: str,
+    method: str,
+    path: str,
+    body: bytes | dict[str, Any] | list[Any] | None = None,
+    headers: Mapping[str, str | bytes] | None = None,
+) -> Reply:
+    """One request to the server at `url` with exactly the headers given (http.client adds only
+    Host, when none is given, and the length)."""
+    where = urlsplit(url)
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
+    try:
+        connection.request(method, path, body=data, headers=dict(headers or {}))
+        response = connection.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        connection.close()

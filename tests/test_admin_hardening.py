@@ -7,7 +7,6 @@ Every test talks to a real server on loopback: raw HTTP where the headers are th
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import random
@@ -63,17 +62,9 @@ def send(
     body: bytes | dict[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
-    """One request with exactly these headers (http.client adds Host only when none is given,
-    and Content-Length)."""
-    where = urlsplit(url)
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
-    try:
-        connection.request(method, path, body=data, headers=dict(headers or {}))
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read())
-    finally:
-        connection.close()
+    """One request with exactly these headers, read as an admin answer."""
+    reply = raw_http.send(url, method, path, body, headers)
+    return Reply(reply.status, reply.headers, reply.raw)
 
 
 def admin(url: str, method: str, path: str, body: Any = None, **headers: str) -> Reply:

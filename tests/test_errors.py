@@ -8,20 +8,19 @@ in the envelope of the protocol that was called.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import anthropic
 import openai
 import pytest
 
 from emulator.harness import RunningEmulator
+from tests import raw_http
 from tests.raw_http import Reply
 
 OPENAI = "/compatible-mode/v1"
@@ -57,15 +56,7 @@ def send(
     headers: Mapping[str, str | bytes] | None = None,
 ) -> Reply:
     """One request with exactly the headers given (http.client adds only Host and length)."""
-    where = urlsplit(emulator.url)
-    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
-    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
-    try:
-        connection.request(method, path, body=data, headers=dict(headers or {}))
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read())
-    finally:
-        connection.close()
+    return raw_http.send(emulator.url, method, path, body, headers)
 
 
 def bearer(key: str) -> dict[str, str]:
