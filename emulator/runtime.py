@@ -18,6 +18,7 @@ from emulator.plan.clock import Clock, parse_instant
 from emulator.plan.coding_plan import CodingPlan
 from emulator.plan.credits import MICRO
 from emulator.plan.ledger import DAY, Ledger
+from emulator.plan.organization import Organization
 from emulator.plan.store import PlanStore
 from emulator.scenarios.rules import RuleBook
 from emulator.seeds import Seeds, plan_key
@@ -68,6 +69,9 @@ class Runtime:
     rules: RuleBook = field(default_factory=RuleBook)  # the scenario's rules and their state
     gallery: Gallery = field(default_factory=Gallery)  # generated images and async image tasks
     responses: ResponseStore = field(default_factory=ResponseStore)  # the Responses API's store
+    # The team's members, roles and invite settings (management_routes.py), built from the
+    # ledger on first use; in memory only (docs/fidelity.md).
+    organization: Organization | None = None
     # The newest API call's unexpected failure, cleared by the next call served (health.py).
     last_failure: str | None = None
 
@@ -145,6 +149,7 @@ class Runtime:
         self.seeds, self.clock, self.engine = fresh.seeds, fresh.clock, fresh.engine
         self.catalog = fresh.catalog
         self.accounts, self.rules = fresh.accounts, fresh.rules
+        self.organization = None
         self.journal, self.requests_seen = fresh.journal, 0
         self.cache.clear()
         self.gallery = Gallery()
