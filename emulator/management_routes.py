@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
+from emulator.admin import views
 from emulator.journal import Entry
 from emulator.plan.credits import MICRO, TIER_CREDITS
 from emulator.plan.ledger import Ledger, PlanError, Seat
@@ -194,28 +195,8 @@ def instance_code(call: Call) -> str:
 
 @action("GET", "/subscription/stats", "GetSubscriptionStats")
 def subscription_stats(call: Call) -> dict[str, Any]:
-    ledger = call.ledger
-    _, refresh = ledger.cycle_bounds()
-    items = []
-    for tier in TIER_CREDITS:
-        seats = [ledger.seat(s.id) for s in ledger.seats.values() if s.tier == tier]
-        if seats:
-            items.append(
-                {
-                    "SeatType": tier,
-                    "SeatRefreshTime": ms(refresh),
-                    "TotalSeats": len(seats),
-                    "AssignedSeats": sum(1 for s in seats if s.member is not None),
-                    "SeatCredits": amount(sum(s.quota for s in seats)),
-                    "SeatRemainingCredits": amount(sum(s.remaining for s in seats)),
-                }
-            )
-    data = {
-        "SubscriptionStartTime": ms(ledger.start),
-        "SubscriptionEndTime": ms(ledger.end),
-        "Items": items,
-    }
-    return ok_body(call.rid, data)
+    # The admin API's /_emulator/stats is the same view: one computation for both.
+    return views.subscription_stats(call.runtime, call.rid)
 
 
 def paged(call: Call, items: list[dict[str, Any]], page_name: str = "PageNo") -> dict[str, Any]:

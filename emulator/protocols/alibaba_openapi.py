@@ -186,8 +186,9 @@ def error_body(error: OpenApiError, rid: str, host: str) -> dict[str, Any]:
 
 
 def ok_body(rid: str, data: Any = None, **extra: Any) -> dict[str, Any]:
-    """A successful answer: `Success`, `Code`, `Message`, `RequestId`, and `Data` if any."""
-    body: dict[str, Any] = {"RequestId": rid, "Success": True, "Code": "200", "Message": "success"}
+    """A successful answer: `Success`, `Code`, `Message`, `RequestId`, and `Data` if any (the
+    same envelope as the admin API's GetSubscriptionStats view, admin/views.py)."""
+    body: dict[str, Any] = {"RequestId": rid, "Success": True, "Code": "Success", "Message": ""}
     if data is not None:
         body["Data"] = data
     body.update(extra)
