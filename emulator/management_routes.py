@@ -624,15 +624,6 @@ def set_invite_config(call: Call) -> dict[str, Any]:
 # ---- serving ------------------------------------------------------------------------------
 
 
-def organization(runtime: Runtime) -> Organization:
-    """The team's organisation, kept on the runtime: built from the ledger on first use and
-    again after a reset or a scenario switch (which drop it); a new subscription keeps it."""
-    if runtime.organization is None:
-        runtime.organization = Organization.of(runtime.ledger, runtime.seeds)
-    runtime.organization.sync(runtime.ledger)
-    return runtime.organization
-
-
 async def serve(request: web.Request) -> web.Response:
     """Answer one management call: signature, action, answer; journalled like a model call."""
     runtime = request.app[RUNTIME]
@@ -664,7 +655,7 @@ async def serve(request: web.Request) -> web.Response:
                 400, "InvalidVersion", f"Specified parameter Version is not valid: {VERSION} only."
             )
         entry.model = route[0]  # the journal's model column names the action
-        call = Call(runtime, organization(runtime), request.query, rid)
+        call = Call(runtime, runtime.team(), request.query, rid)
         body = route[1](call)
     except OpenApiError as error:
         status, body = error.status, error_body(error, rid, request.host)

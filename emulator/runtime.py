@@ -170,6 +170,15 @@ class Runtime:
     def ledger(self) -> Ledger:
         return self.accounts.ledger
 
+    def team(self) -> Organization:
+        """The organisation: built from the ledger on first use and again after a reset or a
+        switch (which drop it); a new subscription keeps it. Seat holders given seats since
+        (scenario, admin API) join as members."""
+        if self.organization is None:
+            self.organization = Organization.of(self.ledger, self.seeds)
+        self.organization.sync(self.ledger)
+        return self.organization
+
     def seat_keys(self) -> dict[str, str]:
         """member -> key of every assigned seat."""
         return {s.member: s.key for s in self.ledger.seats.values() if s.member and s.key}

@@ -235,6 +235,13 @@ def test_roles_and_seat_stats(token_plan: TokenPlan, client: Client) -> None:
     ).body.data
     assert [(row.account_name, row.roles) for row in rows] == [("alice", ["ORG_ADMIN"])]
     assert rows[0].seat_id == "seat-1"  # a role change keeps the seat
+    roles = {m["name"]: m["role"] for m in token_plan.admin.state()["members"]}
+    assert roles == {
+        "owner": "ORG_OWNER",
+        "alice": "ORG_ADMIN",
+        "carol": "ORG_ADMIN",
+        "dave": "ORG_MEMBER",
+    }
     owner = client.get_token_plan_account_detail(
         models.GetTokenPlanAccountDetailRequest()
     ).body.data.account_id

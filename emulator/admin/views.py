@@ -104,6 +104,11 @@ def overview(runtime: Runtime) -> dict[str, Any]:
             },
         },
         "seats": [seat_view(seat, ledger) for seat in seats],
+        # The organisation (the management API's members and roles), in joining order.
+        "members": [
+            {"account_id": m.account_id, "name": m.name, "role": m.role, "status": m.status}
+            for m in runtime.team().members.values()
+        ],
         "packs": [pack_view(pack, now) for pack in ledger.packs],
         "packs_remaining": amount(sum(p.remaining for p in live)),
         "refused": refused(runtime),
