@@ -10,6 +10,7 @@ signature instead. Each call is journalled, which also commits the plan (--state
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from multidict import MultiMapping
 
 from emulator.admin import views
 from emulator.journal import Entry
+from emulator.management_rules import NoAnswer, consult
 from emulator.plan.credits import MICRO, TIER_CREDITS
 from emulator.plan.ledger import Ledger, PlanError, Seat
 from emulator.plan.organization import (
@@ -624,6 +626,22 @@ def set_invite_config(call: Call) -> dict[str, Any]:
 # ---- serving ------------------------------------------------------------------------------
 
 
+async def _no_answer(request: web.Request, stall: bool) -> web.Response:
+    """Drop the connection at once, or hold it until the client or the server gives up."""
+    from emulator.server import NOT_SENT, STOPPING  # at call time: server.py imports this module
+
+    transport = request.transport
+    request[ENTRY].error = "fault:stall" if stall else "fault:drop"
+    if stall:
+        stopping = request.app[STOPPING]
+        while transport is not None and not transport.is_closing() and not stopping.is_set():
+            await asyncio.sleep(0.05)
+    journal_once(request, NOT_SENT)
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=NOT_SENT)
+
+
 async def serve(request: web.Request) -> web.Response:
     """Answer one management call: signature, action, answer; journalled like a model call."""
     runtime = request.app[RUNTIME]
@@ -655,11 +673,14 @@ async def serve(request: web.Request) -> web.Response:
                 400, "InvalidVersion", f"Specified parameter Version is not valid: {VERSION} only."
             )
         entry.model = route[0]  # the journal's model column names the action
+        await consult(request, route[0])  # the scenario's rules and faults (management_rules.py)
         call = Call(runtime, runtime.team(), request.query, rid)
         body = route[1](call)
     except OpenApiError as error:
         status, body = error.status, error_body(error, rid, request.host)
         entry.error = error.code
+    except NoAnswer as fault:
+        return await _no_answer(request, fault.stall)
     response = web.json_response(body, status=status, headers={"x-acs-request-id": rid})
     entry.response_body = json.dumps(body)[:2000]
     journal_once(request, status)

@@ -7,8 +7,11 @@ signatures, which the SDK cannot make."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -16,9 +19,11 @@ import openai
 import pytest
 from alibabacloud_modelstudio20260210 import models
 from alibabacloud_modelstudio20260210.client import Client
-from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 
-from emulator.testing import TokenPlan
+from emulator.config import load_scenario
+from emulator.harness import RunningEmulator
+from emulator.testing import Admin, TokenPlan
 
 MODEL = "qwen3.6-plus"
 BAD_KEY = "Invalid API-key provided."
@@ -392,3 +397,54 @@ def test_malformed_signatures_get_the_gateways_envelope(token_plan: TokenPlan) -
         {"Authorization": f"ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders=host,Signature=00"},
     )
     assert (status, body["Code"]) == (400, "SignatureDoesNotMatch")
+
+
+# ---- scenario rules and faults ------------------------------------------------------------
+
+RULES = """
+f:
+  rules:
+    - name: throttled-assign
+      match: {model: BatchAssignSeats}
+      times: 1
+      error: rate_limited
+    - name: slow-stats
+      match: {protocol: openapi, model: GetSubscriptionStats}
+      fault: {latency: 0.2}
+    - name: members-down
+      match: {protocol: openapi, path: /organization/members$}
+      fault: {status: 503}
+    - name: chat-only
+      match: {protocol: openai}
+      fault: {status: 503}
+"""
+
+
+def test_rules_and_faults_reach_management_calls(
+    emulator_factory: Callable[..., RunningEmulator], tmp_path: Path
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES, "utf-8")
+    emulator = emulator_factory(load_scenario("f", path))
+    admin = Admin(emulator.url)
+    client = Client(TokenPlan(emulator.url, admin, admin.state()).management_config())
+    started = time.perf_counter()
+    client.get_subscription_stats(models.GetSubscriptionStatsRequest())
+    assert time.perf_counter() - started >= 0.2
+    assign = models.BatchAssignSeatsRequest(account_ids=["1"], seat_type="pro")
+    error = refused(lambda: client.batch_assign_seats(assign))
+    assert (error.status_code, error.code) == (429, "Throttling.RateQuota")
+    error = refused(lambda: client.batch_assign_seats(assign))  # `times: 1`: the action answers
+    assert error.code == "Account.NotFound"
+    with pytest.raises(ServerException) as down:
+        client.list_organization_members(models.ListOrganizationMembersRequest())
+    assert (down.value.status_code, down.value.code) == (503, "ServiceUnavailable")
+    client.get_organization(models.GetOrganizationRequest())  # `chat-only` is not for it
+    rules = {(row["model"], row["rule"]) for row in admin.journal(limit=10)}
+    assert rules == {
+        ("GetSubscriptionStats", "slow-stats"),
+        ("BatchAssignSeats", "throttled-assign"),
+        ("BatchAssignSeats", None),
+        ("ListOrganizationMembers", "members-down"),
+        ("GetOrganization", None),
+    }
