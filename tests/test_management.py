@@ -149,6 +149,8 @@ def test_a_seat_assigned_works_at_once_and_revoked_is_refused(
         models.BatchAssignSeatsRequest(account_ids=[bob], seat_type="standard")
     )
     assert assigned.body.success is True
+    issued = token_plan.admin.key("bob")  # the seat's key, issued with it: it works at once
+    assert chat(token_plan, issued)
     key = client.create_token_plan_key(
         models.CreateTokenPlanKeyRequest(account_id=bob, description="bob's laptop")
     ).body.data
@@ -156,8 +158,13 @@ def test_a_seat_assigned_works_at_once_and_revoked_is_refused(
     assert key.masked_api_key.endswith(key.plain_api_key[-4:])
     assert chat(token_plan, key.plain_api_key)
     assert message(token_plan, key.plain_api_key)
-    journal = token_plan.admin.journal(limit=2)
-    assert {row["member"] for row in journal} == {"bob"}
+    assert_key_refused(token_plan, issued)  # a new key replaces the seat's old one
+    served = [
+        row
+        for row in token_plan.admin.journal(limit=20, status=200)
+        if not row["path"].startswith("/tokenplan")
+    ]
+    assert [row["member"] for row in served] == ["bob"] * 3
 
     revoked = client.batch_revoke_seats(
         models.BatchRevokeSeatsRequest(items=[models.BatchRevokeSeatsRequestItems(account_id=bob)])
