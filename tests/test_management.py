@@ -21,8 +21,8 @@ from alibabacloud_modelstudio20260210 import models
 from alibabacloud_modelstudio20260210.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 
-from emulator.config import load_scenario
-from emulator.harness import RunningEmulator
+from emulator.config import Config, load_scenario
+from emulator.harness import RunningEmulator, start_emulator
 from emulator.testing import Admin, TokenPlan
 
 MODEL = "qwen3.6-plus"
@@ -455,3 +455,47 @@ def test_rules_and_faults_reach_management_calls(
         ("ListOrganizationMembers", "members-down"),
         ("GetOrganization", None),
     }
+
+
+# ---- --state ------------------------------------------------------------------------------
+
+
+def test_seats_moved_by_the_api_survive_a_restart_roles_do_not(tmp_path: Path) -> None:
+    """Seats and keys are the ledger's, written to the state file with each call; the
+    organisation is in memory only (docs/fidelity.md): after a restart a seat holder is back as
+    ORG_MEMBER, and a member without a seat is gone."""
+    state = str(tmp_path / "plan.db")
+
+    def handle(emulator: RunningEmulator) -> tuple[TokenPlan, Client]:
+        admin = Admin(emulator.url)
+        plan = TokenPlan(emulator.url, admin, admin.state())
+        return plan, Client(plan.management_config())
+
+    first = start_emulator(Config(state_file=state))
+    try:
+        plan, client = handle(first)
+        plan.admin.add_seat("standard")
+        bob = client.add_organization_member(
+            models.AddOrganizationMemberRequest(
+                account_name="bob", org_role_code="ORG_ADMIN", spec_type="standard"
+            )
+        ).body.data
+        client.add_organization_member(models.AddOrganizationMemberRequest(account_name="eve"))
+        key = client.create_token_plan_key(
+            models.CreateTokenPlanKeyRequest(account_id=bob.account_id)
+        ).body.data.plain_api_key
+    finally:
+        first.stop()
+    second = start_emulator(Config(state_file=state))
+    try:
+        plan, client = handle(second)
+        assert chat(plan, key)
+        rows = client.list_organization_members(models.ListOrganizationMembersRequest()).body.data
+        assert {(row.account_name, row.roles[0]) for row in rows} == {
+            ("owner", "ORG_OWNER"),
+            ("alice", "ORG_MEMBER"),
+            ("bob", "ORG_MEMBER"),
+        }
+        assert member_id(client, "bob") == bob.account_id  # ids: from the seed and the name
+    finally:
+        second.stop()
