@@ -676,6 +676,8 @@ async def serve(request: web.Request) -> web.Response:
         await consult(request, route[0])  # the scenario's rules and faults (management_rules.py)
         call = Call(runtime, runtime.team(), request.query, rid)
         body = route[1](call)
+        if request.method == "POST":  # a change: the next save writes the organisation
+            call.org.revision += 1
     except OpenApiError as error:
         status, body = error.status, error_body(error, rid, request.host)
         entry.error = error.code

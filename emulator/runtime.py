@@ -70,7 +70,7 @@ class Runtime:
     gallery: Gallery = field(default_factory=Gallery)  # generated images and async image tasks
     responses: ResponseStore = field(default_factory=ResponseStore)  # the Responses API's store
     # The team's members, roles and invite settings (management_routes.py), built from the
-    # ledger on first use; in memory only (docs/fidelity.md).
+    # ledger on first use; kept in the --state file.
     organization: Organization | None = None
     # The newest API call's unexpected failure, cleared by the next call served (health.py).
     last_failure: str | None = None
@@ -105,6 +105,7 @@ class Runtime:
             saved.journal,
             store=store,
             rules=RuleBook(config.rules, config.initial_state, config.initial_state),
+            organization=saved.organization,
         )
 
     @classmethod
@@ -129,7 +130,9 @@ class Runtime:
         """Commit what changed to the state file, if there is one. Called after every charge
         (before its response goes out), every journal entry and every admin change."""
         if self.store is not None:
-            self.store.save(self.clock, self.ledger, self.accounts.coding_plan, self.journal)
+            self.store.save(
+                self.clock, self.ledger, self.accounts.coding_plan, self.journal, self.organization
+            )
 
     def revise(self, journal: Journal, number: int, entry: Entry) -> None:
         """Entry `number` of `journal`, already committed, changed (how a stream ended): commit

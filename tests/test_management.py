@@ -7,10 +7,12 @@ signatures, which the SDK cannot make."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,9 @@ from alibabacloud_modelstudio20260210 import models
 from alibabacloud_modelstudio20260210.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 
-from emulator.config import Config, load_scenario
+from emulator.config import Config, ConfigError, load_scenario
 from emulator.harness import RunningEmulator, start_emulator
+from emulator.runtime import Runtime
 from emulator.testing import Admin, TokenPlan
 
 MODEL = "qwen3.6-plus"
@@ -460,10 +463,9 @@ def test_rules_and_faults_reach_management_calls(
 # ---- --state ------------------------------------------------------------------------------
 
 
-def test_seats_moved_by_the_api_survive_a_restart_roles_do_not(tmp_path: Path) -> None:
-    """Seats and keys are the ledger's, written to the state file with each call; the
-    organisation is in memory only (docs/fidelity.md): after a restart a seat holder is back as
-    ORG_MEMBER, and a member without a seat is gone."""
+def test_the_team_survives_a_restart_with_state(tmp_path: Path) -> None:
+    """Seats and keys are the ledger's, the members, roles and invite settings the
+    organisation's: both are written to the --state file with each call."""
     state = str(tmp_path / "plan.db")
 
     def handle(emulator: RunningEmulator) -> tuple[TokenPlan, Client]:
@@ -481,6 +483,7 @@ def test_seats_moved_by_the_api_survive_a_restart_roles_do_not(tmp_path: Path) -
             )
         ).body.data
         client.add_organization_member(models.AddOrganizationMemberRequest(account_name="eve"))
+        client.update_organization(models.UpdateOrganizationRequest(name="Kept"))
         key = client.create_token_plan_key(
             models.CreateTokenPlanKeyRequest(account_id=bob.account_id)
         ).body.data.plain_api_key
@@ -491,11 +494,43 @@ def test_seats_moved_by_the_api_survive_a_restart_roles_do_not(tmp_path: Path) -
         plan, client = handle(second)
         assert chat(plan, key)
         rows = client.list_organization_members(models.ListOrganizationMembersRequest()).body.data
-        assert {(row.account_name, row.roles[0]) for row in rows} == {
-            ("owner", "ORG_OWNER"),
-            ("alice", "ORG_MEMBER"),
-            ("bob", "ORG_MEMBER"),
-        }
-        assert member_id(client, "bob") == bob.account_id  # ids: from the seed and the name
+        assert [(row.account_name, row.roles[0], row.seat_id) for row in rows] == [
+            ("owner", "ORG_OWNER", None),
+            ("alice", "ORG_MEMBER", "seat-1"),
+            ("bob", "ORG_ADMIN", "seat-2"),
+            ("eve", "ORG_MEMBER", None),
+        ]
+        assert member_id(client, "bob") == bob.account_id
+        assert client.get_organization(models.GetOrganizationRequest()).body.data.name == "Kept"
+        plan.admin.reset()  # back to the scenario's team, in the file too
+        rows = client.list_organization_members(models.ListOrganizationMembersRequest()).body.data
+        assert [row.account_name for row in rows] == ["owner", "alice"]
     finally:
         second.stop()
+
+
+def test_a_state_file_from_before_the_organization_table_still_opens(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    Runtime.from_config(Config(state_file=str(path))).close()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("DROP TABLE organization")
+        db.commit()
+    runtime = Runtime.from_config(Config(state_file=str(path)))
+    try:
+        assert runtime.organization is None
+        assert [m.name for m in runtime.team().members.values()] == ["owner", "alice"]
+    finally:
+        runtime.close()
+
+
+def test_a_spoilt_organization_refuses_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "spoilt.db"
+    runtime = Runtime.from_config(Config(state_file=str(path)))
+    runtime.team()
+    runtime.persist()
+    runtime.close()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE organization SET body = '{\"members\": 3}'")
+        db.commit()
+    with pytest.raises(ConfigError, match="not a usable state file"):
+        Runtime.from_config(Config(state_file=str(path)))

@@ -2,13 +2,15 @@
 
 The ledger (ledger.py) stays the one book of seats, keys and Credits, and names a seat's holder
 by member name; this module only adds who the members are (account id, role, e-mail) and the
-organisation's own settings. It is kept in memory (not in the --state file) and rebuilt from
-the ledger at a reset: docs/fidelity.md.
+organisation's own settings. The --state file keeps it as one JSON document (store.py); a
+reset rebuilds it from the ledger.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from emulator.plan.ledger import Ledger
 from emulator.seeds import Seeds
@@ -57,6 +59,44 @@ class Organization:
     invites_made: int = 0
     default_role_id: str = ROLE_IDS[MEMBER]
     seat_strategy: str = "NONE"
+    # Bumped by every change the management API makes, so a save serialises the organisation
+    # only when it changed (a save follows every model request too).
+    revision: int = 0
+
+    def to_json(self) -> str:
+        body: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in (
+                "org_id",
+                "name",
+                "created",
+                "description",
+                "modified",
+                "invites_made",
+                "default_role_id",
+                "seat_strategy",
+            )
+        }
+        body["members"] = [asdict(m) for m in self.members.values()]
+        body["invite"] = None if self.invite is None else asdict(self.invite)
+        return json.dumps(body, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, seeds: Seeds) -> Organization:
+        """What to_json wrote; ValueError, KeyError or TypeError for anything else (store.py
+        refuses the file then)."""
+        body = json.loads(text)
+        members = [Member(**row) for row in body.pop("members")]
+        invite = body.pop("invite")
+        org = cls(seeds, **body)
+        for member in members:
+            if member.role not in ROLES or not isinstance(member.name, str):
+                raise ValueError(f"member {member.name!r} has no role this version knows")
+            org.members[member.account_id] = member
+        org.invite = None if invite is None else InviteLink(**invite)
+        if sum(1 for m in members if m.role == OWNER) != 1:
+            raise ValueError("the organisation has not exactly one owner")
+        return org
 
     @classmethod
     def of(cls, ledger: Ledger, seeds: Seeds) -> Organization:
