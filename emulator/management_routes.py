@@ -201,8 +201,9 @@ def subscription_stats(call: Call) -> dict[str, Any]:
     return views.subscription_stats(call.runtime, call.rid)
 
 
-def paged(call: Call, items: list[dict[str, Any]], page_name: str = "PageNo") -> dict[str, Any]:
-    page = call.number(page_name, 1)
+def paged(call: Call, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One page of `items`, as the subscription listings page (`PageNo`, `PageSize`)."""
+    page = call.number("PageNo", 1)
     size = call.number("PageSize", 10, MAX_PAGE_SIZE)
     return {
         "Items": items[(page - 1) * size : page * size],
@@ -440,6 +441,16 @@ def update_organization(call: Call) -> dict[str, Any]:
     return ok_body(call.rid, organization_view(call), HttpStatusCode=200)
 
 
+def member_equity(equity: dict[str, Any]) -> dict[str, Any]:
+    """A seat's equity as the member listing's model reads it (no instance id or version; a
+    unit instead)."""
+    names = ("CycleStartTime", "CycleEndTime", "CycleSurplusValue", "CycleTotalValue")
+    return {name: equity[name] for name in names} | {
+        "EquityType": "CREDITS",
+        "EquityUnit": "CREDITS",
+    }
+
+
 def member_view(call: Call, member: Member) -> dict[str, Any]:
     seat = call.seat_of(member)
     ledger = call.ledger
@@ -453,10 +464,7 @@ def member_view(call: Call, member: Member) -> dict[str, Any]:
             "StartTime": ms(ledger.start),
             "EndTime": ms(ledger.end),
             "Status": seat_status(call, seat),
-            "EquityList": [
-                {k: v for k, v in seat_equity(call, seat).items() if k.startswith(("Cycle", "E"))}
-                | {"EquityUnit": "CREDITS"}
-            ],
+            "EquityList": [member_equity(seat_equity(call, seat))],
         }
     start, end = ledger.cycle_bounds()
     return {

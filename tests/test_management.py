@@ -250,6 +250,9 @@ def test_roles_and_seat_stats(token_plan: TokenPlan, client: Client) -> None:
     ).body.data
     assert [(row.account_name, row.roles) for row in rows] == [("alice", ["ORG_ADMIN"])]
     assert rows[0].seat_id == "seat-1"  # a role change keeps the seat
+    equity = rows[0].subscription_info.equity_list[0]
+    assert (equity.cycle_total_value, equity.equity_unit) == (100_000.0, "CREDITS")
+    assert rows[0].pack_limit_info.has_share_limit is False
     roles = {m["name"]: m["role"] for m in token_plan.admin.state()["members"]}
     assert roles == {
         "owner": "ORG_OWNER",
