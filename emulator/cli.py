@@ -44,6 +44,7 @@ from emulator.config import (
 )
 from emulator.engine.types import TOOL_POLICIES
 from emulator.plan.clock import parse_instant
+from emulator.protocols.alibaba_openapi import access_key
 from emulator.runtime import RUNTIME, Runtime
 from emulator.seeds import MAX_SEED
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
@@ -276,6 +277,7 @@ def config_from(args: argparse.Namespace) -> Config:
 
 def banner(runtime: Runtime, root: str) -> str:
     config = runtime.config
+    access = access_key(runtime.seeds)  # the management API's, from the seed
     catalog = runtime.catalog
     text = [
         f"{model.id}{'' if model.speaks('anthropic') else ' (OpenAI-compatible only)'}"
@@ -294,6 +296,9 @@ def banner(runtime: Runtime, root: str) -> str:
         f"  Anthropic-compatible base URL  {root}{ANTHROPIC_BASE}",
         f"  Usage page                     {root}/_emulator/",
         f"  Health                         {root}/_emulator/health",
+        f"  Management API (/tokenplan)    endpoint {root.split('://', 1)[1]}, protocol http",
+        f"  AccessKey ID                   {access.id}",
+        f"  AccessKey secret               {access.secret}",
     ]
     if config.scenarios_file:
         lines.append(
@@ -340,6 +345,12 @@ def env_lines(config: Config) -> str:
         "ANTHROPIC_AUTH_TOKEN": key,
         "ANTHROPIC_MODEL": DEFAULT_MODEL,
     }
+    # The management API: the AccessKey variables the Alibaba Cloud SDKs' default credential
+    # chain and the aliyun CLI read; the endpoint (host:port, over http) the SDK's Config takes.
+    access = access_key(runtime.seeds)
+    exports["ALIBABA_CLOUD_ACCESS_KEY_ID"] = access.id
+    exports["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = access.secret
+    exports["MODELSTUDIO_ENDPOINT"] = f"{config.host}:{config.port}"
     if config.accept_x_api_key:
         exports["ANTHROPIC_API_KEY"] = key
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in exports.items())

@@ -18,6 +18,7 @@ from emulator.plan.clock import Clock, parse_instant
 from emulator.plan.coding_plan import CodingPlan
 from emulator.plan.credits import MICRO
 from emulator.plan.ledger import DAY, Ledger
+from emulator.plan.organization import Organization
 from emulator.plan.store import PlanStore
 from emulator.scenarios.rules import RuleBook
 from emulator.seeds import Seeds, plan_key
@@ -68,6 +69,9 @@ class Runtime:
     rules: RuleBook = field(default_factory=RuleBook)  # the scenario's rules and their state
     gallery: Gallery = field(default_factory=Gallery)  # generated images and async image tasks
     responses: ResponseStore = field(default_factory=ResponseStore)  # the Responses API's store
+    # The team's members, roles and invite settings (management_routes.py), built from the
+    # ledger on first use; kept in the --state file.
+    organization: Organization | None = None
     # The newest API call's unexpected failure, cleared by the next call served (health.py).
     last_failure: str | None = None
 
@@ -101,6 +105,7 @@ class Runtime:
             saved.journal,
             store=store,
             rules=RuleBook(config.rules, config.initial_state, config.initial_state),
+            organization=saved.organization,
         )
 
     @classmethod
@@ -125,7 +130,9 @@ class Runtime:
         """Commit what changed to the state file, if there is one. Called after every charge
         (before its response goes out), every journal entry and every admin change."""
         if self.store is not None:
-            self.store.save(self.clock, self.ledger, self.accounts.coding_plan, self.journal)
+            self.store.save(
+                self.clock, self.ledger, self.accounts.coding_plan, self.journal, self.organization
+            )
 
     def revise(self, journal: Journal, number: int, entry: Entry) -> None:
         """Entry `number` of `journal`, already committed, changed (how a stream ended): commit
@@ -145,6 +152,7 @@ class Runtime:
         self.seeds, self.clock, self.engine = fresh.seeds, fresh.clock, fresh.engine
         self.catalog = fresh.catalog
         self.accounts, self.rules = fresh.accounts, fresh.rules
+        self.organization = None
         self.journal, self.requests_seen = fresh.journal, 0
         self.cache.clear()
         self.gallery = Gallery()
@@ -164,6 +172,15 @@ class Runtime:
     @property
     def ledger(self) -> Ledger:
         return self.accounts.ledger
+
+    def team(self) -> Organization:
+        """The organisation: built from the ledger on first use and again after a reset or a
+        switch (which drop it); a new subscription keeps it. Seat holders given seats since
+        (scenario, admin API) join as members."""
+        if self.organization is None:
+            self.organization = Organization.of(self.ledger, self.seeds)
+        self.organization.sync(self.ledger)
+        return self.organization
 
     def seat_keys(self) -> dict[str, str]:
         """member -> key of every assigned seat."""

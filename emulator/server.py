@@ -27,6 +27,8 @@ from emulator.engine import tokens
 from emulator.errors import ApiError
 from emulator.image_routes import add_image_routes
 from emulator.journal import Entry, clip, mask
+from emulator.management_routes import is_management
+from emulator.management_routes import serve as serve_management
 from emulator.plan.accounts import Caller
 from emulator.protocols import anthropic_messages, dashscope, fields, openai_chat
 from emulator.protocols.meta import glance
@@ -98,6 +100,8 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[REQUEST_ID] = runtime.seeds.uuid(
         "request", request.method, request.path_qs, raw, arrived, sequence
     )
+    if is_management(request.path):  # signed with an AccessKey, not a Bearer key: its own
+        return await serve_management(request)  # check and envelope (management_routes.py)
     if admin:
         return await handler(request)
     if site is None:

@@ -184,6 +184,31 @@ class TokenPlan(Endpoints):
     def api_key(self) -> str:
         return self._key
 
+    def access_key(self) -> tuple[str, str]:
+        """The management API's AccessKey pair (id, secret): derived from the seed, so read
+        from the server each time (a switch to another seed changes it)."""
+        pair = self.admin.state()["access_key"]
+        return pair["id"], pair["secret"]
+
+    def management_config(self, **extra: Any) -> Any:
+        """An `alibabacloud_tea_openapi.models.Config` for the official ModelStudio SDK
+        (`alibabacloud_modelstudio20260210.client.Client(config)`): this emulator's endpoint
+        over plain HTTP, and its AccessKey. The SDK is imported here, not at module load, so
+        the plugin works without it installed."""
+        from alibabacloud_tea_openapi.models import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+            Config as OpenApiConfig,
+        )
+
+        key_id, secret = self.access_key()
+        endpoint = self.url.split("://", 1)[1]
+        settings: dict[str, Any] = {
+            "access_key_id": key_id,
+            "access_key_secret": secret,
+            "endpoint": endpoint,
+            "protocol": "http",
+        }
+        return OpenApiConfig(**(settings | extra))
+
     def __repr__(self) -> str:
         return f"TokenPlan({self.url!r}, scenario={self.scenario!r})"
 

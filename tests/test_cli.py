@@ -40,6 +40,9 @@ EXPORTED = (
     "ANTHROPIC_BASE_URL",
     "ANTHROPIC_AUTH_TOKEN",
     "ANTHROPIC_MODEL",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "MODELSTUDIO_ENDPOINT",
 )
 
 
@@ -391,3 +394,33 @@ def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
     assert __version__ in result.stdout
+
+
+def test_the_management_sdk_reads_the_exported_access_key(server: CliServer) -> None:
+    """A script run in the environment `env` exported finds the AccessKey through the SDK's
+    default credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET, read when the credentials
+    package is imported, hence a fresh process), and the endpoint in MODELSTUDIO_ENDPOINT."""
+    port = server.url.rsplit(":", 1)[1]
+    values = exports(run_cli("env", "--port", port).stdout)
+    assert any(values["ALIBABA_CLOUD_ACCESS_KEY_ID"] in line for line in server.banner)
+    script = """
+import os
+from alibabacloud_credentials.client import Client as CredentialClient
+from alibabacloud_modelstudio20260210 import models
+from alibabacloud_modelstudio20260210.client import Client
+from alibabacloud_tea_openapi.models import Config
+
+config = Config(credential=CredentialClient(), endpoint=os.environ["MODELSTUDIO_ENDPOINT"],
+                protocol="http")
+stats = Client(config).get_subscription_stats(models.GetSubscriptionStatsRequest()).body
+print(stats.success, stats.data.items[0].total_seats)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=clean_env() | values,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "1"]

@@ -238,6 +238,7 @@ def test_page_follows_requests_and_buys_a_pack(browser: Any, token_plan: TokenPl
     assert "no packs bought" in browser.find_element(By.ID, "packs").text
     masked = token_plan.admin.seat()["key_masked"]
     assert masked in browser.find_element(By.ID, "seats").text
+    assert cells(browser, "#seats .role") == ["member"]  # the management API's role
 
     for text in ("one", "two", "three"):
         ask(token_plan, text)

@@ -9,6 +9,7 @@ from emulator.journal import mask
 from emulator.plan.calendar import iso
 from emulator.plan.credits import MICRO
 from emulator.plan.ledger import DAY, Ledger, Pack, Seat
+from emulator.protocols.alibaba_openapi import access_key
 from emulator.runtime import Runtime
 
 
@@ -80,10 +81,13 @@ def overview(runtime: Runtime) -> dict[str, Any]:
     expired = ledger.expired()
     live = ledger.live_packs()
     coding = runtime.accounts.coding_plan
+    access = access_key(runtime.seeds)
     return {
         "scenario": runtime.config.scenario,
         "catalog": runtime.config.catalog,
         "clock": {"now": iso(now), "frozen": runtime.clock.frozen},
+        # The management API's AccessKey (derived from the seed), for SDK configs and tests.
+        "access_key": {"id": access.id, "secret": access.secret},
         "subscription": {
             "start": iso(ledger.start),
             "end": iso(ledger.end),
@@ -100,6 +104,11 @@ def overview(runtime: Runtime) -> dict[str, Any]:
             },
         },
         "seats": [seat_view(seat, ledger) for seat in seats],
+        # The organisation (the management API's members and roles), in joining order.
+        "members": [
+            {"account_id": m.account_id, "name": m.name, "role": m.role, "status": m.status}
+            for m in runtime.team().members.values()
+        ],
         "packs": [pack_view(pack, now) for pack in ledger.packs],
         "packs_remaining": amount(sum(p.remaining for p in live)),
         "refused": refused(runtime),

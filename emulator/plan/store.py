@@ -53,6 +53,7 @@ from emulator.plan.calendar import iso
 from emulator.plan.clock import Clock
 from emulator.plan.coding_plan import CodingPlan
 from emulator.plan.ledger import Ledger, Pack, Seat
+from emulator.plan.organization import Organization
 from emulator.plan.state_checks import BadRow, check_row
 from emulator.seeds import Seeds
 
@@ -101,6 +102,14 @@ CREATE TABLE IF NOT EXISTS usage (
 CREATE TABLE IF NOT EXISTS coding_calls (seq INTEGER PRIMARY KEY, time REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);  -- Entry as JSON
 """
+# Added after schema 1 was published: created in a schema-1 file that lacks it (nothing in it
+# to migrate), so files written before keep working.
+ORGANIZATION_TABLE = """
+CREATE TABLE IF NOT EXISTS organization (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    body TEXT NOT NULL                  -- plan/organization.py's Organization as JSON
+)"""
+SCHEMA += ORGANIZATION_TABLE + ";\n"
 SEAT_COLUMNS = ("id", "position", "tier", "member", "key", "suspended", "used", "bonus", "cycle")
 PACK_COLUMNS = ("id", "position", "purchased_at", "expires_at", "size", "used")
 KEY_COLUMNS = ("member", "issued")
@@ -134,6 +143,7 @@ class Saved:
     ledger: Ledger
     coding_plan: CodingPlan
     journal: Journal
+    organization: Organization | None = None  # None: never built, or dropped by a reset
 
 
 class PlanStore:
@@ -159,6 +169,7 @@ class PlanStore:
                 raise BadRow(f"damaged: {problems[0]}")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version == SCHEMA_VERSION:
+                self._db.execute(ORGANIZATION_TABLE)
                 _check_schema(self._db)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
@@ -182,6 +193,9 @@ class PlanStore:
         self._journal = _Log()
         self._coding = _Log()
         self._revised: dict[int, Entry] = {}  # journal entries written, then changed
+        # The organisation as the file holds it, and the object and revision it was taken from.
+        self._org: str | None = None
+        self._org_seen: tuple[Organization | None, int] = (None, 0)
 
     def close(self) -> None:
         self._db.close()
@@ -274,7 +288,9 @@ class PlanStore:
             checks.check_entry(number, body)
             journal.entries.append(_entry(body))
         journal.recorded = rows[0][0] if rows else 0
-        saved = Saved(clock, ledger, coding_plan, journal)
+        org_row = db.execute("SELECT body FROM organization WHERE id = 1").fetchone()
+        organization = None if org_row is None else Organization.from_json(org_row[0], seeds)
+        saved = Saved(clock, ledger, coding_plan, journal, organization)
         _serve_once(saved)
         self._remember(saved)
         return saved
@@ -289,6 +305,9 @@ class PlanStore:
         # Floor 0: the first save also drops any rows older than what was loaded.
         self._journal = _Log(saved.journal, saved.journal.recorded)
         self._coding = _Log(saved.coding_plan, saved.coding_plan.counted)
+        org = saved.organization
+        self._org = None if org is None else org.to_json()
+        self._org_seen = (org, 0 if org is None else org.revision)
 
     # ---- saving ------------------------------------------------------------------------------
 
@@ -298,10 +317,19 @@ class PlanStore:
         if journal is self._journal.owner:
             self._revised[number] = entry
 
-    def save(self, clock: Clock, ledger: Ledger, coding_plan: CodingPlan, journal: Journal) -> None:
+    def save(
+        self,
+        clock: Clock,
+        ledger: Ledger,
+        coding_plan: CodingPlan,
+        journal: Journal,
+        organization: Organization | None = None,
+    ) -> None:
         """Write what changed since the last save, in one transaction (nothing when nothing
         changed). A journal, Coding Plan or usage book that is a new object (a reset) is
         rewritten whole."""
+        seen = (organization, 0 if organization is None else organization.revision)
+        org_changed = seen[0] is not self._org_seen[0] or seen[1] != self._org_seen[1]
         plan = _plan_row(self.scenario, self.seed, Saved(clock, ledger, coding_plan, journal))
         seats, packs, keys = _seat_rows(ledger), _pack_rows(ledger), _key_rows(ledger)
         usage = ledger.usage
@@ -315,6 +343,7 @@ class PlanStore:
             and self._journal.unchanged(journal, journal.recorded)
             and self._coding.unchanged(coding_plan, coding_plan.counted)
             and not self._revised
+            and not org_changed
         ):
             return
         db = self._db
@@ -339,12 +368,20 @@ class PlanStore:
             coding_log = self._coding.write(
                 db, "coding_calls", coding_plan, coding_plan.counted, coding_plan.calls, float
             )
+            org_body = self._org
+            if org_changed:
+                org_body = None if organization is None else organization.to_json()
+                if org_body is None:
+                    db.execute("DELETE FROM organization")
+                elif org_body != self._org:
+                    db.execute("INSERT OR REPLACE INTO organization VALUES (1, ?)", (org_body,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         self._plan, self._seats, self._packs, self._keys = plan, seats, packs, keys
         self._journal, self._coding = journal_log, coding_log
+        self._org, self._org_seen = org_body, seen
         self._revised.clear()
         if usage is self._usage:
             usage.touched.clear()

@@ -224,7 +224,8 @@ MODEL = Field(
 MATCH = mapping(
     {
         "plan": Field(one_of("token_plan", "coding_plan", "payg")),
-        "protocol": Field(one_of("openai", "anthropic", "dashscope")),
+        # openapi: the management API's calls (management_rules.py)
+        "protocol": Field(one_of("openai", "anthropic", "dashscope", "openapi")),
         "path": Field(regex),
         "model": Field(STR),
         "key": Field(STR),

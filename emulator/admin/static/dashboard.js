@@ -73,8 +73,11 @@
       ["Cycle start", when(sub.cycle_start)],
       ["Next reset", when(sub.next_reset)],
     ].map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join(""));
+    // The member's organisation role, as the management API shows it (ORG_OWNER, ORG_ADMIN, ...).
+    const roles = Object.fromEntries((state.members || []).map((m) => [m.name, m.role]));
+    const role = (name) => roles[name] ? ` <span class="sub role">${esc(roles[name].replace("ORG_", "").toLowerCase())}</span>` : "";
     put("seats", state.seats.map((s) =>
-      `<tr data-seat="${esc(s.id)}"><td>${s.member ? esc(s.member) : '<span class="st-unassigned">unassigned</span>'}</td>` +
+      `<tr data-seat="${esc(s.id)}"><td>${s.member ? esc(s.member) + role(s.member) : '<span class="st-unassigned">unassigned</span>'}</td>` +
       `<td>${esc(s.tier)}</td><td><code>${esc(s.key_masked || "—")}</code></td>` +
       // The status comes from the plan (why a request with this key is refused, if it is).
       `<td class="status st-${esc(s.status)}">${esc(s.status)}${s.why ? `<span class="why">${esc(s.why)}</span>` : ""}</td>` +
