@@ -32,6 +32,26 @@ class SeatConfig:
     key: str | None = None  # None: derived from the seed and the member's name
     used: float = 0  # Credits already spent this subscription month
     suspended: bool = False  # the key blocked (the console's suspend): 403 on every request
+    # Credits the member may draw from the shared packs per subscription month; None: no limit
+    pack_limit: float | None = None
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    name: str
+    role: str = "member"  # owner, admin or member
+
+
+@dataclass(frozen=True)
+class OrgConfig:
+    """The organisation around the seats: its name, members beyond (or besides) the seat
+    holders with their roles, and the invite settings. Seat holders not listed are members."""
+
+    name: str = "Token Plan team"
+    description: str = ""
+    members: tuple[MemberConfig, ...] = ()
+    invite_role: str = "member"  # the role an invite link gives: admin or member
+    seat_strategy: str = "NONE"  # how invitees get seats: HIGH_TO_LOW, LOW_TO_HIGH or NONE
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,7 @@ class Config:
     tool_calls: ToolPolicy = "named"
     seats: tuple[SeatConfig, ...] = field(default_factory=lambda: (SeatConfig("alice"),))
     packs: tuple[PackConfig, ...] = ()
+    organization: OrgConfig = field(default_factory=OrgConfig)
     subscription_start: str | None = None  # ISO instant; None: the clock's day at start-up
     subscription_months: int = 12
     coding_plan_tier: str = "pro"
@@ -187,11 +208,24 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
             key=seat.get("key"),
             used=float(seat.get("used", 0)),
             suspended=bool(seat.get("suspended", False)),
+            pack_limit=None if seat.get("pack_limit") is None else float(seat["pack_limit"]),
         )
         for seat in raw.get("seats") or []
     )
     packs = tuple(PackConfig(used=float(p.get("used", 0))) for p in raw.get("packs") or [])
     subscription = raw.get("subscription") or {}
+    team = raw.get("organization") or {}
+    invite = team.get("invite") or {}
+    organization = OrgConfig(
+        name=str(team.get("name", OrgConfig.name)),
+        description=str(team.get("description", "")),
+        members=tuple(
+            MemberConfig(str(m["name"]), str(m.get("role", "member")))
+            for m in team.get("members") or []
+        ),
+        invite_role=str(invite.get("default_role", "member")),
+        seat_strategy=str(invite.get("seat_strategy", "NONE")),
+    )
     book = rulebook_from(raw)
     return Config(
         seed=int(raw.get("seed", 0)),
@@ -201,6 +235,7 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         tool_calls=raw.get("tool_calls", "named"),
         seats=seats or Config().seats,
         packs=packs,
+        organization=organization,
         subscription_start=_instant(subscription.get("start")),
         subscription_months=int(subscription.get("months", 12)),
         coding_plan_tier=str((raw.get("coding_plan") or {}).get("tier", "pro")),

@@ -466,7 +466,6 @@ def member_view(call: Call, member: Member) -> dict[str, Any]:
             "Status": seat_status(call, seat),
             "EquityList": [member_equity(seat_equity(call, seat))],
         }
-    start, end = ledger.cycle_bounds()
     return {
         "AccountId": member.account_id,
         "AccountBizId": member.account_id,
@@ -481,15 +480,34 @@ def member_view(call: Call, member: Member) -> dict[str, Any]:
         "ApiKeyId": api_key_id(call, seat) if seat and seat.key else None,
         "MaskedApiKey": masked(seat.key) if seat else None,
         "SubscriptionInfo": subscription,
-        # Per-member limits on shared packs are not kept by the ledger (docs/fidelity.md):
-        # every member may draw on the packs without limit.
-        "PackLimitInfo": {
-            "HasShareLimit": False,
-            "IsAvailable": True,
-            "CycleStartTime": ms(start),
-            "CycleEndTime": ms(end),
-        },
+        "PackLimitInfo": pack_limit_info(call, seat),
     }
+
+
+def pack_limit_info(call: Call, seat: Seat | None) -> dict[str, Any]:
+    """The member's share of the shared packs this subscription month: its limit (the
+    seat's, set by a scenario or the admin API), what it drew and may still draw. Requests
+    settle at once, so nothing is ever frozen (docs/fidelity.md)."""
+    start, end = call.ledger.cycle_bounds()
+    info: dict[str, Any] = {
+        "CycleStartTime": ms(start),
+        "CycleEndTime": ms(end),
+        "FrozenCredits": 0.0,
+        "HasShareLimit": False,
+        "IsAvailable": False,
+        "UsedCredits": 0.0,
+    }
+    if seat is None:
+        return info
+    seat = call.ledger.seat(seat.id)  # the month's reset applied
+    info["UsedCredits"] = amount(seat.pack_used)
+    info["IsAvailable"] = call.ledger.pack_available(seat) > 0
+    allowance = seat.pack_allowance
+    if seat.pack_limit is not None and allowance is not None:
+        info["HasShareLimit"] = True
+        info["UpperLimit"] = amount(seat.pack_limit)
+        info["AvailableLimit"] = amount(allowance)
+    return info
 
 
 @action("GET", "/organization/members", "ListOrganizationMembers")

@@ -37,6 +37,8 @@ def build_accounts(config: Config, clock: Clock, seeds: Seeds) -> Accounts:
             ledger.assign(seat.id, seat_config.member, seat_config.key)
         seat.used = round(seat_config.used * MICRO)
         seat.suspended = seat_config.suspended
+        if seat_config.pack_limit is not None:
+            ledger.set_pack_limit(seat.id, seat_config.pack_limit)
     for pack_config in config.packs:
         ledger.buy_pack().used = round(pack_config.used * MICRO)
     coding_plan = CodingPlan(clock, plan_key(seeds, "coding-plan"), config.coding_plan_tier, start)
@@ -178,7 +180,7 @@ class Runtime:
         switch (which drop it); a new subscription keeps it. Seat holders given seats since
         (scenario, admin API) join as members."""
         if self.organization is None:
-            self.organization = Organization.of(self.ledger, self.seeds)
+            self.organization = Organization.of(self.ledger, self.seeds, self.config.organization)
         self.organization.sync(self.ledger)
         return self.organization
 

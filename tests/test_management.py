@@ -23,10 +23,10 @@ from alibabacloud_modelstudio20260210 import models
 from alibabacloud_modelstudio20260210.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 
-from emulator.config import Config, ConfigError, load_scenario
+from emulator.config import Config, ConfigError, load_scenario, read_scenarios
 from emulator.harness import RunningEmulator, start_emulator
 from emulator.runtime import Runtime
-from emulator.testing import Admin, TokenPlan
+from emulator.testing import Admin, AdminError, TokenPlan
 
 MODEL = "qwen3.6-plus"
 BAD_KEY = "Invalid API-key provided."
@@ -537,3 +537,199 @@ def test_a_spoilt_organization_refuses_the_file(tmp_path: Path) -> None:
         db.commit()
     with pytest.raises(ConfigError, match="not a usable state file"):
         Runtime.from_config(Config(state_file=str(path)))
+
+
+# ---- per-member limits on the shared packs ------------------------------------------------
+
+LIMITS = """\
+limited:
+  clock: 2026-03-01T00:00:00Z
+  seats:
+    - member: alice
+      used: 99999.999      # one thousandth of a Credit left on the seat
+      pack_limit: 0.002    # and two thousandths from the packs a month
+    - member: bob
+      used: 100000
+  packs:
+    - used: 0
+"""
+
+
+def limited(emulator_factory: Callable[..., RunningEmulator], tmp_path: Path) -> TokenPlan:
+    path = tmp_path / "limits.yaml"
+    path.write_text(LIMITS, "utf-8")
+    emulator = emulator_factory(load_scenario("limited", path))
+    admin = Admin(emulator.url)
+    return TokenPlan(emulator.url, admin, admin.state())
+
+
+def pack_info(client: Client, name: str) -> Any:
+    rows = client.list_organization_members(models.ListOrganizationMembersRequest(name=name))
+    return next(row for row in rows.body.data if row.account_name == name).pack_limit_info
+
+
+def assert_spent(plan: TokenPlan, key: str) -> None:
+    with pytest.raises(openai.RateLimitError) as caught:
+        chat(plan, key)
+    assert caught.value.status_code == 429
+    assert caught.value.code == "insufficient_quota"
+
+
+def test_a_pack_limit_stops_one_member_while_others_draw(
+    emulator_factory: Callable[..., RunningEmulator], tmp_path: Path
+) -> None:
+    plan = limited(emulator_factory, tmp_path)
+    client = Client(plan.management_config())
+    info = pack_info(client, "alice")
+    assert (info.has_share_limit, info.upper_limit, info.available_limit) == (True, 0.002, 0.002)
+    assert (info.used_credits, info.frozen_credits, info.is_available) == (0.0, 0.0, True)
+    assert pack_info(client, "bob").has_share_limit is False
+    alice, bob = plan.admin.key("alice"), plan.admin.key("bob")
+    assert chat(plan, alice)  # admitted: seat quota first, then the packs up to the limit
+    seat = plan.admin.seat("seat-1")
+    assert (seat["remaining"], seat["pack_limit"], seat["pack_used"]) == (0.0, 0.002, 0.002)
+    assert seat["status"] == "spent" and "pack limit reached" in seat["why"]
+    info = pack_info(client, "alice")
+    assert (info.used_credits, info.available_limit, info.is_available) == (0.002, 0.0, False)
+    assert_spent(plan, alice)
+    assert chat(plan, bob) and chat(plan, bob)  # no limit: bob still draws on the packs
+    seat = plan.admin.seat_action("seat-2", "pack-limit", limit=5000)
+    assert seat["why"].startswith("seat quota used up: drawing on shared packs, 0.")
+    assert seat["why"].endswith("of its 5,000 Credits pack limit this month")
+    pack = plan.admin.state()["packs"][0]
+    assert pack["remaining"] < 625_000 - 0.002
+    plan.admin.advance("31d")  # a new subscription month: the seat's quota and the limit renew
+    assert chat(plan, alice)
+    assert pack_info(client, "alice").used_credits == 0.0
+
+
+def test_the_admin_api_sets_and_lifts_a_pack_limit(
+    emulator_factory: Callable[..., RunningEmulator], tmp_path: Path
+) -> None:
+    plan = limited(emulator_factory, tmp_path)
+    client = Client(plan.management_config())
+    bob = plan.admin.key("bob")
+    seat = plan.admin.seat_action("seat-2", "pack-limit", limit=0)
+    assert (seat["pack_limit"], seat["status"]) == (0.0, "spent")
+    info = pack_info(client, "bob")
+    assert (info.has_share_limit, info.upper_limit, info.available_limit) == (True, 0.0, 0.0)
+    assert_spent(plan, bob)
+    assert plan.admin.seat_action("seat-2", "pack-limit", limit=None)["pack_limit"] is None
+    assert chat(plan, bob)
+    assert pack_info(client, "bob").has_share_limit is False
+    for body in ({}, {"limit": -1}, {"limit": True}, {"limit": "5"}, {"limit": 1e12}):
+        with pytest.raises(AdminError) as caught:
+            plan.admin.seat_action("seat-2", "pack-limit", **body)
+        assert caught.value.status == 400 and "limit" in str(caught.value)
+
+
+def test_a_pack_limit_survives_a_restart_and_old_files_open(tmp_path: Path) -> None:
+    path = tmp_path / "plan.db"
+    runtime = Runtime.from_config(Config(state_file=str(path)))
+    runtime.ledger.set_pack_limit("seat-1", 12.5)
+    runtime.ledger.seats["seat-1"].pack_used = 2_000_000
+    runtime.persist()
+    runtime.close()
+    runtime = Runtime.from_config(Config(state_file=str(path)))
+    try:
+        seat = runtime.ledger.seats["seat-1"]
+        assert (seat.pack_limit, seat.pack_used) == (12_500_000, 2_000_000)
+    finally:
+        runtime.close()
+    with closing(sqlite3.connect(path)) as db:  # a file from before the columns
+        db.execute("ALTER TABLE seats DROP COLUMN pack_limit")
+        db.execute("ALTER TABLE seats DROP COLUMN pack_used")
+        db.commit()
+    runtime = Runtime.from_config(Config(state_file=str(path)))
+    try:
+        seat = runtime.ledger.seats["seat-1"]
+        assert (seat.pack_limit, seat.pack_used) == (None, 0)
+    finally:
+        runtime.close()
+
+
+# ---- the organisation in a scenario -------------------------------------------------------
+
+TEAM = """\
+team:
+  seats:
+    - member: alice
+    - member: bob
+      tier: max
+  organization:
+    name: Acme AI
+    description: The model team
+    members:
+      - name: dana
+        role: owner
+      - name: bob
+        role: admin
+      - name: carol
+    invite:
+      default_role: admin
+      seat_strategy: HIGH_TO_LOW
+"""
+
+
+def test_a_scenario_describes_the_organization(
+    emulator_factory: Callable[..., RunningEmulator], tmp_path: Path
+) -> None:
+    path = tmp_path / "team.yaml"
+    path.write_text(TEAM, "utf-8")
+    emulator = emulator_factory(load_scenario("team", path))
+    admin = Admin(emulator.url)
+    client = Client(TokenPlan(emulator.url, admin, admin.state()).management_config())
+    rows = client.list_organization_members(models.ListOrganizationMembersRequest()).body.data
+    assert [(row.account_name, row.roles[0], row.seat_id) for row in rows] == [
+        ("dana", "ORG_OWNER", None),
+        ("bob", "ORG_ADMIN", "seat-2"),
+        ("carol", "ORG_MEMBER", None),
+        ("alice", "ORG_MEMBER", "seat-1"),
+    ]
+    org = client.get_organization(models.GetOrganizationRequest()).body.data
+    assert (org.name, org.description) == ("Acme AI", "The model team")
+    assert org.owner_id == member_id(client, "dana")
+    config = client.get_token_plan_org_invite_config(
+        models.GetTokenPlanOrgInviteConfigRequest()
+    ).body.data
+    assert (config.default_role_id, config.seat_assign_strategy) == (
+        "SYSTEM_ROLE_ORG_ADMIN",
+        "HIGH_TO_LOW",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ("s:\n  seats:\n    - {member: a, pack_limit: -5}\n", 3, "must be Credits a month from 0"),
+        ("s:\n  seats:\n    - {member: a, pack_limit: lots}\n", 3, "or null for no limit"),
+        ("s:\n  seats:\n    - {member: a, pack_limit: 1000000000000}\n", 3, "from 0 to 625000000"),
+        ("s:\n  organization:\n    members:\n      - {name: a, role: boss}\n", 4, "one of owner"),
+        (
+            "s:\n  organization:\n    members:\n      - {name: a}\n      - {name: a}\n",
+            5,
+            "member 'a' is already s.organization.members[0]",
+        ),
+        (
+            "s:\n  organization:\n    members:\n"
+            "      - {name: a, role: owner}\n      - {name: b, role: owner}\n",
+            5,
+            "an organisation has one owner",
+        ),
+        ("s:\n  organization:\n    members:\n      - {role: admin}\n", 4, "needs a name"),
+        ("s:\n  organization:\n    members:\n      - {name: owner}\n", 4, "give it role owner"),
+        ("s:\n  organization:\n    invite: {default_role: owner}\n", 3, "one of admin, member"),
+        ("s:\n  organization:\n    invite: {seat_strategy: ALL}\n", 3, "HIGH_TO_LOW"),
+        ("s:\n  organization:\n    nmae: x\n", 3, "did you mean 'name'?"),
+    ],
+)
+def test_bad_limits_and_organizations_name_file_and_line(
+    tmp_path: Path, text: str, line: int, problem: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        read_scenarios(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}:"), message
+    assert problem in message, message

@@ -112,8 +112,8 @@ EXPECTED = {
     "responses-stream": "6285701ca94a897df0b51ca99b13bf8f82e132b9cb07c99aaf4ffc73178c74cd",
     "bad-model": "e81436e59f01a45dd27a7a7b0211a60cfeb998eb00a89dc302f107f44f35e908",
     "journal": "b0dcb13677f19204cc31a14c73f7a8f17fc076e4b0ed08936ecad8ae5f34dc4e",
-    # The admin state gained member roles with the management API (on purpose).
-    "state": "29c7d528cf259324ae1bb82e60686c3c71628f6e4a62a6ae69a95934d941b2c3",
+    # The admin state gained member roles and pack limits with the management API (on purpose).
+    "state": "4fe18e10c5985220476c5adb8a2649150c1bfe988ac8f057cce219da2d7989bf",
 }
 
 

@@ -28,7 +28,7 @@ from emulator.image_routes import FILES
 from emulator.journal import DEFAULT_LIMIT as JOURNAL_LIMIT
 from emulator.plan.calendar import iso
 from emulator.plan.credits import TIER_CREDITS
-from emulator.plan.ledger import MAX_TERM_MONTHS, PlanError
+from emulator.plan.ledger import MAX_PACK_LIMIT, MAX_TERM_MONTHS, PlanError
 from emulator.runtime import RUNTIME, Runtime
 from emulator.seeds import MAX_SEED
 
@@ -187,7 +187,7 @@ async def add_seat(request: web.Request) -> web.StreamResponse:
 
 
 async def seat_action(request: web.Request) -> web.StreamResponse:
-    """POST /seats/{id}/{assign|reclaim|upgrade|reset-key|suspend|unsuspend}."""
+    """POST /seats/{id}/{assign|reclaim|upgrade|reset-key|suspend|unsuspend|pack-limit}."""
     ledger = _runtime(request).ledger
     seat_id, action = request.match_info["seat"], request.match_info["action"]
     if action == "assign":
@@ -200,6 +200,9 @@ async def seat_action(request: web.Request) -> web.StreamResponse:
         if tier is None:
             raise PlanError(f"upgrade needs a tier: one of {', '.join(TIERS)}")
         seat = ledger.upgrade(seat_id, tier)
+    elif action == "pack-limit":
+        limit = (await _body(request, "limit")).credits("limit", MAX_PACK_LIMIT)
+        seat = ledger.set_pack_limit(seat_id, limit)
     elif action in ("reclaim", "reset-key", "suspend", "unsuspend"):
         await _body(request)
         if action == "reclaim":

@@ -61,6 +61,17 @@ class Body:
             raise PlanError(f"{name} must be a whole number from {low} to {high}")
         return value
 
+    def credits(self, name: str, high: float) -> float | None:
+        """A required number of Credits in [0, high], or null (None)."""
+        if name not in self.fields:
+            raise PlanError(f"{name} is required: Credits from 0 to {high:g}, or null")
+        value = self.fields[name]
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
+            raise PlanError(f"{name} must be Credits from 0 to {high:g}, or null")
+        return float(value)
+
     def choice(self, name: str, choices: tuple[str, ...], default: str | None = None) -> str | None:
         value = self.fields.get(name)
         if value is None:

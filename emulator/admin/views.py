@@ -18,6 +18,11 @@ def amount(micro: int) -> float:
     return micro / MICRO
 
 
+def shown(micro: int) -> str:
+    """micro-Credits as Credits for a sentence: thousands separated, no trailing zeros."""
+    return f"{micro / MICRO:,.6f}".rstrip("0").rstrip(".")
+
+
 def seat_view(seat: Seat, ledger: Ledger) -> dict[str, Any]:
     status = ledger.standing(seat)
     return {
@@ -31,6 +36,9 @@ def seat_view(seat: Seat, ledger: Ledger) -> dict[str, Any]:
         "quota": amount(seat.quota),
         "used": amount(seat.used),
         "remaining": amount(seat.remaining),
+        # the member's share limit on the shared packs per month (None: none), and its draw
+        "pack_limit": None if seat.pack_limit is None else amount(seat.pack_limit),
+        "pack_used": amount(seat.pack_used),
     }
 
 
@@ -46,13 +54,21 @@ def why(status: str, seat: Seat, ledger: Ledger) -> str:
     if status == "spent":
         _, next_reset = ledger.cycle_bounds()
         now = ledger.clock.now()
+        allowance = seat.pack_allowance
         spent = (
-            "seat quota and every shared pack used up"
+            "seat quota used up and its pack limit reached"
+            if allowance is not None and allowance <= 0
+            else "seat quota and every shared pack used up"
             if any(pack.expires_at > now for pack in ledger.packs)
             else "seat quota used up, no live shared pack"
         )
         return f"{spent}: requests get 429 until {iso(next_reset)}, a pack or an upgrade"
     if seat.remaining <= 0:
+        if seat.pack_limit is not None:
+            return (
+                f"seat quota used up: drawing on shared packs, {shown(seat.pack_used)} of "
+                f"its {shown(seat.pack_limit)} Credits pack limit this month"
+            )
         return "seat quota used up: drawing on shared packs"
     return ""
 

@@ -27,6 +27,7 @@ PACK_MONTHS = 1  # a shared pack is valid one month from purchase
 MAX_TERM_MONTHS = 1200
 MAX_SEATS = 1000
 MAX_PACKS = 1000
+MAX_PACK_LIMIT = MAX_PACKS * PACK_CREDITS  # a share limit above every pack kept limits nothing
 
 
 class PlanError(Exception):
@@ -51,6 +52,16 @@ class Seat:
     # less than the tiers' difference); 0 again from the next anniversary
     bonus: int = 0
     cycle: int = 0
+    # The member's share limit on the shared packs (SDK: PackLimitInfo): at most this many
+    # micro-Credits drawn from packs per subscription month; None: no limit.
+    pack_limit: int | None = None
+    pack_used: int = 0  # micro-Credits drawn from packs in subscription month `cycle`
+
+    @property
+    def pack_allowance(self) -> int | None:
+        """What the share limit still lets this seat draw from packs this month (None: no
+        limit)."""
+        return None if self.pack_limit is None else max(0, self.pack_limit - self.pack_used)
 
     @property
     def quota(self) -> int:
@@ -129,7 +140,7 @@ class Ledger:
         """Apply the resets the clock has passed: a new month starts from the full quota."""
         index = self.cycle()
         if seat.cycle != index:
-            seat.used, seat.bonus, seat.cycle = 0, 0, index
+            seat.used, seat.bonus, seat.cycle, seat.pack_used = 0, 0, index, 0
         return seat
 
     def live_packs(self) -> list[Pack]:
@@ -167,10 +178,18 @@ class Ledger:
         return "spent" if self.available(seat) <= 0 else "active"
 
     def available(self, seat: Seat) -> int:
-        return self._roll(seat).remaining + sum(p.remaining for p in self.live_packs())
+        return self._roll(seat).remaining + self.pack_available(seat)
+
+    def pack_available(self, seat: Seat) -> int:
+        """What the seat may still draw from the shared packs: what they hold, capped by the
+        seat's share limit."""
+        held = sum(p.remaining for p in self.live_packs())
+        allowance = self._roll(seat).pack_allowance
+        return held if allowance is None else min(held, allowance)
 
     def admit(self, seat: Seat) -> None:
-        """Refuse a request when the seat and every pack are spent."""
+        """Refuse a request when the seat is spent and the packs are too, or are closed to it
+        by its share limit."""
         if self.available(seat) <= 0:
             raise ApiError("insufficient_quota")
 
@@ -181,6 +200,9 @@ class Ledger:
         from_seat = min(owed, seat.remaining)
         seat.used += from_seat
         owed -= from_seat
+        allowance = seat.pack_allowance
+        if allowance is not None:  # the share limit caps what the packs give this seat
+            owed = min(owed, allowance)
         from_packs: list[tuple[str, int]] = []
         for pack in self.live_packs():
             if owed <= 0:
@@ -189,6 +211,7 @@ class Ledger:
             pack.used += taken
             owed -= taken
             from_packs.append((pack.id, taken))
+            seat.pack_used += taken
         charge = Charge(seat.id, cost, from_seat, tuple(from_packs))
         day = int(self.clock.now() // DAY)
         self.usage[(day, seat.member or "", model)] += charge.charged
@@ -242,6 +265,15 @@ class Ledger:
     def suspend(self, seat_id: str, suspended: bool = True) -> Seat:
         seat = self.seat(seat_id)
         seat.suspended = suspended
+        return seat
+
+    def set_pack_limit(self, seat_id: str, credits: float | None) -> Seat:
+        """Limit what the seat's member may draw from the shared packs per subscription
+        month (Credits; None lifts the limit). What was drawn this month counts against it."""
+        seat = self.seat(seat_id)
+        if credits is not None and not 0 <= credits <= MAX_PACK_LIMIT:
+            raise PlanError(f"a pack limit must be from 0 to {MAX_PACK_LIMIT} Credits")
+        seat.pack_limit = None if credits is None else round(credits * MICRO)
         return seat
 
     def upgrade(self, seat_id: str, tier: str) -> Seat:
@@ -304,6 +336,7 @@ class Ledger:
         new.usage = self.usage
         for seat in self.seats.values():
             added = new.add_seat(seat.tier)
+            added.pack_limit = seat.pack_limit  # a setting of the seat, kept
             if seat.member is not None:
                 new.assign(added.id, seat.member)
         return new

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.plan.ledger import Ledger
 from emulator.seeds import Seeds
+
+if TYPE_CHECKING:
+    from emulator.config import OrgConfig
 
 OWNER, ADMIN, MEMBER = "ORG_OWNER", "ORG_ADMIN", "ORG_MEMBER"
 ROLES = (OWNER, ADMIN, MEMBER)
@@ -23,7 +26,9 @@ ROLE_IDS = {
     ADMIN: "SYSTEM_ROLE_ORG_ADMIN",
     MEMBER: "SYSTEM_ROLE_ORG_MEMBER",
 }
-OWNER_NAME = "owner"  # the account the emulator's AccessKey belongs to
+OWNER_NAME = "owner"  # the account the emulator's AccessKey belongs to, unless a scenario names one
+# A scenario's role names (scenarios.md) -> the API's role codes.
+SCENARIO_ROLES = {"owner": OWNER, "admin": ADMIN, "member": MEMBER}
 
 
 @dataclass
@@ -99,12 +104,22 @@ class Organization:
         return org
 
     @classmethod
-    def of(cls, ledger: Ledger, seeds: Seeds) -> Organization:
-        """The organisation a scenario's ledger implies: the owner, and every seat holder as a
-        member."""
-        org = cls(seeds, "org-" + seeds.hex(16, "org"), "Token Plan team", ledger.start)
+    def of(cls, ledger: Ledger, seeds: Seeds, team: OrgConfig | None = None) -> Organization:
+        """The organisation a scenario describes (`team`: its name, members with their
+        roles, invite settings), with the owner (`owner` unless a member is named owner) and
+        every seat holder not listed as a member."""
+        name = team.name if team else "Token Plan team"
+        org = cls(seeds, "org-" + seeds.hex(16, "org"), name, ledger.start)
         org.modified = ledger.start
-        org.add(OWNER_NAME, OWNER, ledger.start)
+        listed = team.members if team else ()
+        if not any(m.role == "owner" for m in listed):
+            org.add(OWNER_NAME, OWNER, ledger.start)
+        for member in listed:
+            org.add(member.name, SCENARIO_ROLES[member.role], ledger.start)
+        if team is not None:
+            org.description = team.description
+            org.default_role_id = ROLE_IDS[SCENARIO_ROLES[team.invite_role]]
+            org.seat_strategy = team.seat_strategy
         org.sync(ledger, ledger.start)  # the scenario's members were there from the start
         return org
 

@@ -125,6 +125,8 @@ SEAT: dict[str, Check] = {
     "used": amount,
     "bonus": integer,  # negative after some upgrades (emulator/plan/ledger.py)
     "cycle": amount,
+    "pack_limit": optional(amount),
+    "pack_used": amount,
 }
 PACK: dict[str, Check] = {
     "id": text,

@@ -81,7 +81,9 @@ CREATE TABLE IF NOT EXISTS seats (
     suspended INTEGER NOT NULL,
     used INTEGER NOT NULL,              -- micro-Credits
     bonus INTEGER NOT NULL,             -- micro-Credits
-    cycle INTEGER NOT NULL
+    cycle INTEGER NOT NULL,
+    pack_limit INTEGER,                 -- micro-Credits from packs per month; NULL: no limit
+    pack_used INTEGER NOT NULL DEFAULT 0  -- micro-Credits drawn from packs in month `cycle`
 );
 CREATE TABLE IF NOT EXISTS packs (
     id TEXT PRIMARY KEY,
@@ -110,7 +112,24 @@ CREATE TABLE IF NOT EXISTS organization (
     body TEXT NOT NULL                  -- plan/organization.py's Organization as JSON
 )"""
 SCHEMA += ORGANIZATION_TABLE + ";\n"
-SEAT_COLUMNS = ("id", "position", "tier", "member", "key", "suspended", "used", "bonus", "cycle")
+# Seat columns added after schema 1 was published, likewise: a file without them gains them,
+# with the values that change nothing (no share limit, nothing drawn from packs).
+ADDED_SEAT_COLUMNS = {
+    "pack_limit": "pack_limit INTEGER",
+    "pack_used": "pack_used INTEGER NOT NULL DEFAULT 0",
+}
+SEAT_COLUMNS = (
+    "id",
+    "position",
+    "tier",
+    "member",
+    "key",
+    "suspended",
+    "used",
+    "bonus",
+    "cycle",
+    *ADDED_SEAT_COLUMNS,
+)
 PACK_COLUMNS = ("id", "position", "purchased_at", "expires_at", "size", "used")
 KEY_COLUMNS = ("member", "issued")
 USAGE_COLUMNS = ("day", "member", "model", "micro")
@@ -170,6 +189,7 @@ class PlanStore:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version == SCHEMA_VERSION:
                 self._db.execute(ORGANIZATION_TABLE)
+                _add_seat_columns(self._db)
                 _check_schema(self._db)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
@@ -247,6 +267,8 @@ class PlanStore:
                 used=r[6],
                 bonus=r[7],
                 cycle=r[8],
+                pack_limit=r[9],
+                pack_used=r[10],
             )
             for r in seat_rows
         }
@@ -499,6 +521,15 @@ def _check_file(path: Path) -> None:
     raise BadRow("not an SQLite database")
 
 
+def _add_seat_columns(db: sqlite3.Connection) -> None:
+    have = {row[0] for row in db.execute("SELECT name FROM pragma_table_info('seats')")}
+    if not have:
+        return  # no seats table: _check_schema says so
+    for name, definition in ADDED_SEAT_COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE seats ADD COLUMN {definition}")
+
+
 def _check_schema(db: sqlite3.Connection) -> None:
     """The tables and columns this version writes, exactly (a table changed by hand would
     take the writes wrongly: a key that is no longer unique keeps both rows)."""
@@ -575,7 +606,19 @@ def _plan_row(scenario: str, seed: int, saved: Saved) -> Row:
 
 def _seat_rows(ledger: Ledger) -> dict[Any, Row]:
     return {
-        s.id: (s.id, i, s.tier, s.member, s.key, int(s.suspended), s.used, s.bonus, s.cycle)
+        s.id: (
+            s.id,
+            i,
+            s.tier,
+            s.member,
+            s.key,
+            int(s.suspended),
+            s.used,
+            s.bonus,
+            s.cycle,
+            s.pack_limit,
+            s.pack_used,
+        )
         for i, s in enumerate(ledger.seats.values())
     }
 

@@ -30,13 +30,14 @@ from emulator.catalog import (
 )
 from emulator.engine.types import TOOL_POLICIES
 from emulator.plan.clock import WINDOW, parse_instant
-from emulator.plan.ledger import MAX_TERM_MONTHS
+from emulator.plan.ledger import MAX_PACK_LIMIT, MAX_TERM_MONTHS
 from emulator.scenarios.faults import GATEWAY_BODIES
 from emulator.seeds import MAX_SEED
 
 # libyaml's emitter where PyYAML was built with it (catalog.LOADER says why).
 DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
+ORG_ROLES = ("owner", "admin", "member")
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
 
 
@@ -185,6 +186,15 @@ def nth(value: Any) -> str | None:
     return None if ok and values else "must be a call number from 1, or a list of them"
 
 
+def pack_limit(value: Any) -> str | None:
+    """A seat's share limit on the packs: Credits per month, or null for none."""
+    if value is None:
+        return None
+    if NUMBER(value) is not None or value > MAX_PACK_LIMIT:
+        return f"must be Credits a month from 0 to {MAX_PACK_LIMIT}, or null for no limit"
+    return None
+
+
 ANY: Check = lambda value: None  # noqa: E731 - a check that accepts anything
 STR = kind(str)
 OPT_STR = kind(str, nullable=True)
@@ -283,10 +293,26 @@ SCENARIO = mapping(
                     "key": Field(OPT_STR),
                     "used": Field(NUMBER),
                     "suspended": Field(BOOL),
+                    "pack_limit": Field(pack_limit),
                 }
             )
         ),
         "packs": listing(mapping({"used": Field(NUMBER)})),
+        "organization": mapping(
+            {
+                "name": Field(STR),
+                "description": Field(STR),
+                "members": listing(
+                    mapping({"name": Field(STR), "role": Field(one_of(*ORG_ROLES))})
+                ),
+                "invite": mapping(
+                    {
+                        "default_role": Field(one_of("admin", "member")),
+                        "seat_strategy": Field(one_of("HIGH_TO_LOW", "LOW_TO_HIGH", "NONE")),
+                    }
+                ),
+            }
+        ),
         "coding_plan": mapping({"tier": Field(one_of("lite", "pro"))}),
         "state": Field(STR),
         "catalog": Field(one_of(*CATALOGS)),
@@ -391,6 +417,47 @@ def _unique_names(rules: yaml.SequenceNode, where: str, report: Report) -> None:
             seen[name] = index
 
 
+def _org_sense(node: yaml.Node, where: str, report: Report) -> None:
+    """Across the organisation's members: names differ, and at most one is the owner (none
+    named: the emulator's own `owner` account is)."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    members = next((v for k, v in node.value if k.value == "members"), None)
+    if not isinstance(members, yaml.SequenceNode):
+        return
+    names: dict[str, int] = {}
+    owner: int | None = None
+    for index, member in enumerate(members.value):
+        if not isinstance(member, yaml.MappingNode):
+            continue
+        spot = f"{where}.members[{index}]"
+        keys = {k.value: v for k, v in member.value}
+        if "name" not in keys:
+            report.add(member, spot, "a member needs a name")
+        name = keys.get("name")
+        if isinstance(name, yaml.ScalarNode):
+            if name.value in names:
+                first = f"{where}.members[{names[name.value]}]"
+                report.add(name, spot, f"member {name.value!r} is already {first}")
+            else:
+                names[name.value] = index
+        role = keys.get("role")
+        if isinstance(role, yaml.ScalarNode) and role.value == "owner":
+            if owner is not None:
+                report.add(
+                    role, spot, f"an organisation has one owner: {where}.members[{owner}] is it"
+                )
+            else:
+                owner = index
+    if owner is None and "owner" in names:
+        index = names["owner"]
+        report.add(
+            members.value[index],
+            f"{where}.members[{index}]",
+            "`owner` is the owner's account when no member is the owner: give it role owner",
+        )
+
+
 def _catalog_sense(node: yaml.MappingNode, where: str, report: Report) -> None:
     """Checks across `catalog`, `models` and `rates`: a withdrawn or changed model must be in
     the scenario's catalogue, an added one must give every required field, and `rates` may
@@ -456,6 +523,9 @@ def validate(text: str, source: str) -> dict[str, Any]:
         _walk(scenario_node, SCENARIO, where, report)
         if isinstance(scenario_node, yaml.MappingNode):
             _catalog_sense(scenario_node, where, report)
+            for key_node, value_node in scenario_node.value:
+                if key_node.value == "organization":
+                    _org_sense(value_node, f"{where}.organization", report)
             for key_node, value_node in scenario_node.value:
                 if key_node.value == "rules" and isinstance(value_node, yaml.SequenceNode):
                     for index, rule in enumerate(value_node.value):
