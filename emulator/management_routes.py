@@ -10,7 +10,6 @@ signature instead. Each call is journalled, which also commits the plan (--state
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from emulator.protocols.alibaba_openapi import (
     verify,
 )
 from emulator.runtime import RUNTIME, Runtime
-from emulator.streaming import journal_once
+from emulator.streaming import journal_once, no_answer
 from emulator.web import ARRIVED, ENTRY, REQUEST_ID
 
 MANAGEMENT_BASE = "/tokenplan"
@@ -652,22 +651,6 @@ def set_invite_config(call: Call) -> dict[str, Any]:
 # ---- serving ------------------------------------------------------------------------------
 
 
-async def _no_answer(request: web.Request, stall: bool) -> web.Response:
-    """Drop the connection at once, or hold it until the client or the server gives up."""
-    from emulator.server import NOT_SENT, STOPPING  # at call time: server.py imports this module
-
-    transport = request.transport
-    request[ENTRY].error = "fault:stall" if stall else "fault:drop"
-    if stall:
-        stopping = request.app[STOPPING]
-        while transport is not None and not transport.is_closing() and not stopping.is_set():
-            await asyncio.sleep(0.05)
-    journal_once(request, NOT_SENT)
-    if transport is not None:
-        transport.abort()
-    return web.Response(status=NOT_SENT)
-
-
 async def serve(request: web.Request) -> web.Response:
     """Answer one management call: signature, action, answer; journalled like a model call."""
     runtime = request.app[RUNTIME]
@@ -708,7 +691,7 @@ async def serve(request: web.Request) -> web.Response:
         status, body = error.status, error_body(error, rid, request.host)
         entry.error = error.code
     except NoAnswer as fault:
-        return await _no_answer(request, fault.stall)
+        return await no_answer(request, stall=fault.stall)
     response = web.json_response(body, status=status, headers={"x-acs-request-id": rid})
     entry.response_body = json.dumps(body)[:2000]
     journal_once(request, status)

@@ -37,14 +37,21 @@ from emulator.runtime import RUNTIME, Runtime
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, rule_error
 from emulator.sites import SITES, Site, site_of
-from emulator.streaming import CLIENT_GONE, PROBE, RULE, RULE_CALL, journal_once, sse_response
+from emulator.streaming import (
+    CLIENT_GONE,
+    NOT_SENT,
+    PROBE,
+    RULE,
+    RULE_CALL,
+    STOPPING,
+    journal_once,
+    no_answer,
+    sse_response,
+)
 from emulator.web import ARRIVED, BODY, CALLER, ENTRY, REQUEST_ID, SITE, json_response
 
 log = logging.getLogger("emulator")
 
-# Set when the server shuts down: a stalled request lets go, or it would hold the shutdown up.
-STOPPING = web.AppKey("stopping", asyncio.Event)
-NOT_SENT = 499  # the journal's status for a request that got no response (a drop or a stall)
 
 ADMIN_BASE = "/_emulator"
 OPENAI_BASE = "/compatible-mode/v1"
@@ -210,7 +217,7 @@ async def _consult_rules(
     if delay:
         await asyncio.sleep(delay)
     if fault.drop or fault.stall:
-        return await _no_answer(request, fault)
+        return await no_answer(request, stall=fault.stall)
     if fault.status is not None:
         entry.error = f"fault:status {fault.status}"
         headers = {
@@ -223,20 +230,6 @@ async def _consult_rules(
     if rule.error is not None and not streamed_error:
         raise rule_error(rule, probe)
     return None
-
-
-async def _no_answer(request: web.Request, fault: Fault) -> web.StreamResponse:
-    """Drop the connection at once, or hold it until the client gives up."""
-    transport = request.transport
-    request[ENTRY].error = "fault:drop" if fault.drop else "fault:stall"
-    if fault.stall:
-        stopping = request.app[STOPPING]
-        while transport is not None and not transport.is_closing() and not stopping.is_set():
-            await asyncio.sleep(0.05)
-    journal_once(request, NOT_SENT)
-    if transport is not None:
-        transport.abort()
-    return web.Response(status=NOT_SENT)
 
 
 def named_model(raw: bytes) -> str | None:

@@ -45,6 +45,9 @@ class Recorded:
 
 
 RECORDED = web.RequestKey("recorded", Recorded)
+# Set when the server shuts down: a stalled request lets go, or it would hold the shutdown up.
+STOPPING = web.AppKey("stopping", asyncio.Event)
+NOT_SENT = 499  # the journal's status for a request that got no response (a drop or a stall)
 ENDED = web.RequestKey("ended", bool)  # the stream was written to its end (or cut on purpose)
 # A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
 MALFORMED = {
@@ -176,3 +179,18 @@ def journal_once(request: web.Request, status: int) -> None:
 def _outcome(entry: Entry) -> Outcome:
     """What may change in an entry after it was recorded (a stream's end, a late refusal)."""
     return entry.status, entry.error, entry.response_body
+
+
+async def no_answer(request: web.Request, stall: bool) -> web.Response:
+    """A fault's non-answer: drop the connection at once, or hold it until the client or the
+    server gives up."""
+    transport = request.transport
+    request[ENTRY].error = "fault:stall" if stall else "fault:drop"
+    if stall:
+        stopping = request.app[STOPPING]
+        while transport is not None and not transport.is_closing() and not stopping.is_set():
+            await asyncio.sleep(0.05)
+    journal_once(request, NOT_SENT)
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=NOT_SENT)
