@@ -10,8 +10,6 @@ code and message in that envelope too (docs/fidelity.md).
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from emulator.errors import ApiError
@@ -19,7 +17,7 @@ from emulator.protocols.alibaba_openapi import OpenApiError
 from emulator.runtime import RUNTIME
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, rule_error
-from emulator.web import BODY, ENTRY
+from emulator.streaming import answering_rule
 
 # The POP gateway's codes for a bare status (docs/fidelity.md): what a fault's `status` answers.
 STATUS_ERRORS = {
@@ -45,22 +43,14 @@ class NoAnswer(Exception):
 async def consult(request: web.Request, action: str) -> None:
     """Apply the first rule answering this call: wait, then raise OpenApiError or NoAnswer;
     return when the action should answer."""
-    runtime = request.app[RUNTIME]
-    if not runtime.rules.rules:
+    if not request.app[RUNTIME].rules.rules:
         return
     probe = Probe(plan="token_plan", protocol="openapi", path=request.path, model=action)
-    rule, call, misses = runtime.rules.pick(probe)
-    entry = request[ENTRY]
-    if rule is None:
-        entry.near_misses = misses
+    answering = await answering_rule(request, probe)
+    if answering is None:
         return
-    entry.rule = rule.name
+    rule, _ = answering
     fault = rule.fault or Fault()
-    delay = fault.latency
-    if fault.jitter:  # from the seed, the rule's call number and the request: reproducible
-        delay += fault.jitter * runtime.seeds.rng("jitter", rule.name, call, request[BODY]).random()
-    if delay:
-        await asyncio.sleep(delay)
     if fault.drop or fault.stall:
         raise NoAnswer(fault.stall)
     if fault.status is not None:

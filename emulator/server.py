@@ -44,6 +44,7 @@ from emulator.streaming import (
     RULE,
     RULE_CALL,
     STOPPING,
+    answering_rule,
     journal_once,
     no_answer,
     sse_response,
@@ -202,24 +203,16 @@ async def _consult_rules(
         last_user=look.last_user,
         system=look.system,
     )
-    rule, call, misses = runtime.rules.pick(probe)
-    entry = request[ENTRY]
-    if rule is None:
-        entry.near_misses = misses
+    answering = await answering_rule(request, probe)
+    if answering is None:
         return None
-    entry.rule = rule.name
+    rule, call = answering
     request[RULE], request[RULE_CALL], request[PROBE] = rule, call, probe
     fault = rule.fault or Fault()
-    delay = fault.latency
-    if fault.jitter:  # drawn from the seed, the rule's call number and the request, never the
-        # clock: the same calls get the same delays run after run, on the real clock too
-        delay += fault.jitter * runtime.seeds.rng("jitter", rule.name, call, raw).random()
-    if delay:
-        await asyncio.sleep(delay)
     if fault.drop or fault.stall:
         return await no_answer(request, stall=fault.stall)
     if fault.status is not None:
-        entry.error = f"fault:status {fault.status}"
+        request[ENTRY].error = f"fault:status {fault.status}"
         headers = {
             "x-request-id": request[REQUEST_ID],
             "Server": "istio-envoy",

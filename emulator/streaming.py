@@ -1,5 +1,7 @@
-"""Server-sent events: a stream written frame by frame, with a scenario's stream faults applied,
-and the journal entry of a request recorded once (with the plan committed alongside)."""
+"""Delivering an answer: server-sent events written frame by frame with a scenario's stream
+faults applied, the rule that answers a request (and the delay its fault asks for), a fault's
+non-answer, and the journal entry of a request recorded once (with the plan committed
+alongside)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from emulator.journal import Entry, Journal
 from emulator.runtime import RUNTIME
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, Rule, rule_error
-from emulator.web import ENTRY, REQUEST_ID, SITE, headers
+from emulator.web import BODY, ENTRY, REQUEST_ID, SITE, headers
 
 log = logging.getLogger("emulator")
 
@@ -194,3 +196,24 @@ async def no_answer(request: web.Request, stall: bool) -> web.Response:
     if transport is not None:
         transport.abort()
     return web.Response(status=NOT_SENT)
+
+
+async def answering_rule(request: web.Request, probe: Probe) -> tuple[Rule, int] | None:
+    """The scenario rule that answers this request and which of its calls this is, recorded
+    in the request's journal entry (or the closest misses when none does), once the latency
+    and jitter of its fault have passed. None: no rule answers."""
+    runtime = request.app[RUNTIME]
+    rule, call, misses = runtime.rules.pick(probe)
+    entry = request[ENTRY]
+    if rule is None:
+        entry.near_misses = misses
+        return None
+    entry.rule = rule.name
+    fault = rule.fault or Fault()
+    delay = fault.latency
+    if fault.jitter:  # drawn from the seed, the rule's call number and the request, never the
+        # clock: the same calls get the same delays run after run, on the real clock too
+        delay += fault.jitter * runtime.seeds.rng("jitter", rule.name, call, request[BODY]).random()
+    if delay:
+        await asyncio.sleep(delay)
+    return rule, call
