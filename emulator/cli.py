@@ -20,7 +20,7 @@ import signal
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -118,24 +118,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535; 0 picks a free one)")
-    return value
+def _whole(high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from 0 to `high`; otherwise "'TEXT' is not WHAT"."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (a whole number 0 to {MAX_SEED})")
-    return value
+_port = _whole(65535, "a port (0 to 65535; 0 picks a free one)")
+_seed = _whole(MAX_SEED, f"a seed (a whole number 0 to {MAX_SEED})")
 
 
 def _seconds(text: str) -> float:
