@@ -24,5 +24,9 @@ class Heuristic:
     def ends(self, text: str) -> list[int]:
         return [match.end() for match in TOKEN.finditer(text)]
 
+    def cut(self, text: str, cap: int) -> tuple[int, int | None]:
+        ends = self.ends(text)
+        return len(ends), (ends[cap - 1] if cap > 0 else 0) if len(ends) > cap else None
+
 
 COUNTER = Heuristic()

@@ -79,15 +79,20 @@ def cut_point(text: str, cap: int, start: int = 0) -> int | None:
     while start < len(text):
         edge = _EDGE.search(text, start + _CHUNK)
         end = edge.end() if edge else len(text)
-        ends = counter().ends(text[start:end])
-        if seen + len(ends) > cap:
-            left = cap - seen
+        piece = text[start:end]
+        found, at = counter().cut(piece, cap - seen)
+        if at is not None:
             # BPE may split a prefix of a word into more tokens than the word had up to there:
-            # step back until the kept text counts no more than the cap allows.
-            while left > 0 and count(text[start : start + ends[left - 1]]) > cap - seen:
-                left -= 1
-            return _within(text, first, start + ends[left - 1] if left > 0 else start, cap)
-        seen, start = seen + len(ends), end
+            # cut shorter by the excess until the kept text counts no more than the cap allows.
+            # Before a space that follows a visible character, a pre-token ends in the text and
+            # in the prefix alike, so the prefix's tokens are the text's: no need to count.
+            left = cap - seen
+            clean = piece[at : at + 1] == " " and not piece[at - 1 : at].isspace()
+            while at and not clean and (kept := count(piece[:at])) > left:
+                left -= kept - left
+                at = counter().cut(piece, left)[1] or 0 if left > 0 else 0
+            return _within(text, first, start + at, cap)
+        seen, start = seen + found, end
     return None
 
 
@@ -123,15 +128,16 @@ def message_tokens(message: Message) -> int:
 def tools_tokens(tools: Sequence[ToolSpec]) -> int:
     """The system turn that carries the tool definitions (0 without tools), before any system
     message of the request joins it."""
-    return _tools_turn(tools, None) if tools else 0
+    return _tools_turn(_specs(tools), None) if tools else 0
 
 
 def prefix_counts(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> tuple[int, ...]:
     """Prompt tokens of every prefix of a request: k = 0 (the generation prompt and tool
     definitions) to len(messages); the last is the request's prompt_tokens."""
-    total = _frame().generation + tools_tokens(tools)
+    specs = _specs(tools) if tools else ""
+    total = _frame().generation + (_tools_turn(specs, None) if tools else 0)
     counts = [total]
-    for share in _shares(messages, tools):
+    for share in _shares(messages, specs):
         total += share
         counts.append(total)
     return tuple(counts)
@@ -179,12 +185,12 @@ def _frame() -> _Frame:
     )
 
 
-def _shares(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Iterator[int]:
+def _shares(messages: Sequence[Message], specs: str) -> Iterator[int]:
     last = len(messages) - 1
     for at, message in enumerate(messages):
-        if at == 0 and tools and message.role == "system":
+        if at == 0 and specs and message.role == "system":
             # Qwen3's template writes a leading system message into the tools' system turn.
-            joined = _tools_turn(tools, message.text) - _tools_turn(tools, None)
+            joined = _tools_turn(specs, message.text) - _tools_turn(specs, None)
             yield joined + IMAGE_TOKENS * message.images
         elif message.role == "tool":
             first = at == 0 or messages[at - 1].role != "tool"
@@ -194,9 +200,13 @@ def _shares(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Iterator[
             yield message_tokens(message)
 
 
-def _tools_turn(tools: Sequence[ToolSpec], system: str | None) -> int:
+def _specs(tools: Sequence[ToolSpec]) -> str:
+    """The tool definitions as the template lists them, one a line."""
+    return "".join("\n" + _tool_json(tool) for tool in tools)
+
+
+def _tools_turn(specs: str, system: str | None) -> int:
     """<|im_start|>system\\n[system\\n\\n]# Tools ... <tool_call>...</tool_call><|im_end|>\\n"""
-    specs = "".join("\n" + _tool_json(tool) for tool in tools)
     head = "system\n" + (system + "\n\n" if system is not None else "")
     text = head + TOOLS_INTRO + specs + TOOLS_OUTRO[0]
     fixed = count(TOOLS_OUTRO[1]) + count(TOOL_CALL_FORMAT) + _frame().newline

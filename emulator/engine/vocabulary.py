@@ -18,6 +18,7 @@ from __future__ import annotations
 import binascii
 import functools
 import logging
+import os
 import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
@@ -36,6 +37,7 @@ PATTERN = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 VOCABULARY_FILE = "qwen.tiktoken"
+TOKENIZER_ENV = "TOKEN_PLAN_EMULATOR_TOKENIZER"  # "qwen" (the default) or "heuristic"
 CHUNK = 100_000  # characters the SDK encodes at a time (its _CHUNK_SIZE)
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
 
@@ -56,6 +58,11 @@ class Counter(Protocol):
         """Where each token of `text` ends, as character offsets, one per token, in order. A
         token that ends inside a character (BPE splits some emoji and rare CJK characters into
         byte pieces) ends at that character's start, so every offset is a character boundary."""
+        ...
+
+    def cut(self, text: str, cap: int) -> tuple[int, int | None]:
+        """Tokens in `text`, and where its first `cap` tokens end (as `ends` would say) when
+        it has more, else None."""
         ...
 
 
@@ -97,6 +104,14 @@ class Bpe:
             at += starts[token]
             ends.append(at)
         return ends
+
+    def cut(self, text: str, cap: int) -> tuple[int, int | None]:
+        ids = self.ids(text)
+        if len(ids) <= cap:
+            return len(ids), None
+        # Decoding drops a character the last token leaves unfinished: the end falls before it.
+        kept = self.encoding.decode_bytes(ids[:cap])
+        return len(ids), len(kept) if text.isascii() else len(kept.decode("utf-8", "ignore"))
 
 
 def _chunks(text: str) -> list[str]:
@@ -148,7 +163,10 @@ def load_bpe(data: bytes) -> Bpe:
 @functools.cache
 def counter() -> Counter:
     """The counter every count goes through: the Qwen BPE, or the heuristic where it cannot
-    be loaded. Loaded on first use (about 0.2 s), so start-up does not wait for it."""
+    be loaded (or where TOKENIZER_ENV says `heuristic`: bench/inprocess.py compares the two).
+    Loaded on first use (about 0.2 s), so start-up does not wait for it."""
+    if os.environ.get(TOKENIZER_ENV, "qwen") == "heuristic":
+        return heuristic.COUNTER
     try:
         data = resources.files("emulator").joinpath("data", VOCABULARY_FILE).read_bytes()
         return load_bpe(data)
