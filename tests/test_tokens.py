@@ -8,6 +8,8 @@ import hashlib
 import json
 import random
 import re
+import subprocess
+import sys
 import unicodedata
 from importlib import resources
 from pathlib import Path
@@ -170,6 +172,34 @@ def test_special_token_spellings_are_plain_text_unlike_the_sdks_default() -> Non
 def test_the_heuristic_is_the_fallback_and_still_documented() -> None:
     assert heuristic.COUNTER.count("Hello, wonderful world 你好") == 2 + 1 + 3 + 2 + 2
     assert heuristic.COUNTER.ends("ab cd") == [2, 5]
+
+
+def test_without_tiktoken_the_emulator_counts_with_the_heuristic_and_says_so() -> None:
+    """A Python where `import tiktoken` fails (None in sys.modules makes it raise ImportError)."""
+    script = (
+        "import logging, sys; sys.modules['tiktoken'] = None; logging.basicConfig(); "
+        "from emulator.engine import tokens, vocabulary; "
+        "print(vocabulary.counter().name, tokens.count('Hello, wonderful world'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout == "heuristic 8\n"
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "heuristic" in warnings[0]
+
+
+def test_the_heuristic_can_be_chosen_by_the_environment() -> None:
+    """TOKEN_PLAN_EMULATOR_TOKENIZER=heuristic (what bench/inprocess.py compares against)."""
+    script = (
+        "import os; os.environ['TOKEN_PLAN_EMULATOR_TOKENIZER'] = 'heuristic'; "
+        "from emulator.engine import tokens, vocabulary; "
+        "print(vocabulary.counter().name, tokens.count('Hello, wonderful world'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert (done.stdout, done.stderr) == ("heuristic 8\n", "")
 
 
 # ---- cutting at max_tokens ----------------------------------------------------------------------
