@@ -266,6 +266,27 @@ def test_documented_thinking_example_prompt_is_10(oai: openai.OpenAI) -> None:
     assert usage.prompt_tokens == 10 == template_count(render(messages))
 
 
+# A relay's published Responses API exchange with qwen-turbo-latest (docs/tokens.md): the
+# service's own counts, 15 in and 183 out, with the answer's text.
+LI_BAI_ASKED = "假如你是李白,你想说什么?"
+LI_BAI_SAID = (
+    "哈哈,吾乃青莲居士李白,醉卧山川,诗酒趁年华!若你问我此刻想说什么,那便是一句:\n\n"
+    "**“天生我材必有用,千金散尽还复来!”**\n\n这世间何愁无路?何惧前程渺茫?我常乘风破浪,踏月而行,"
+    "不为功名,只为心中那一片浩然之气。你若愿听,我便为你吟一首新作——\n\n"
+    "> 云想衣裳花想容,春风拂槛露华浓。 \n> 若非群玉山头见,会向瑶台月下逢。\n\n"
+    "此诗赠予你,愿你在红尘中仍保赤子之心,如我这般,纵使跌宕起伏,"
+    "也要活得潇洒自在!\n\n来,再饮一杯,共醉今宵!🍶✨"
+)
+
+
+def test_a_published_responses_exchange_counts_15_in_and_183_out(oai: openai.OpenAI) -> None:
+    asked: Any = [{"role": "user", "content": [{"type": "input_text", "text": LI_BAI_ASKED}]}]
+    done = oai.responses.create(model="qwen3.6-plus", input=asked, store=False)
+    assert done.usage is not None
+    assert done.usage.input_tokens == 15
+    assert tokens.count(LI_BAI_SAID) == sdk_count(LI_BAI_SAID) == 183
+
+
 AGENT_TURNS: list[dict[str, Any]] = [
     {"role": "system", "content": "You are a coding agent. 回答要简洁。"},
     {"role": "user", "content": "What's the weather in 杭州? Use get_weather."},
