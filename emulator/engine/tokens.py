@@ -20,6 +20,7 @@ import hashlib
 import json
 import random
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ TOOL_CALL_FORMAT = '\n{"name": <function-name>, "arguments": <args-json-object>}
 # prompt, tool definitions and history on every turn, and hashing is far cheaper than encoding.
 MEMO_MIN = 1024
 MEMO_SIZE = 4096
-_CHUNK = 16384  # characters counted at a time by cut_point
+_CUT_CHUNK = 16384  # characters counted at a time by cut_point
 # Where counting may stop and start again with the same tokens: before the space between two
 # ASCII letters (a word's pre-token ends there, the next one starts with that space).
 _EDGE = re.compile(r"[A-Za-z](?= [A-Za-z])")
@@ -77,7 +78,7 @@ def cut_point(text: str, cap: int, start: int = 0) -> int | None:
     in chunks that end between words, so a long text costs what the cap allows."""
     seen, first = 0, start
     while start < len(text):
-        edge = _EDGE.search(text, start + _CHUNK)
+        edge = _EDGE.search(text, start + _CUT_CHUNK)
         end = edge.end() if edge else len(text)
         piece = text[start:end]
         found, at = counter().cut(piece, cap - seen)
@@ -245,21 +246,26 @@ def _tool_share(message: Message, first: bool, last: bool) -> int:
 
 
 class _Memo:
-    """Counts of long texts, by a digest of the text: a pure function's results, bounded."""
+    """Counts of long texts, by a digest of the text: a pure function's results, bounded. The
+    lock is for a test's thread counting while the server's thread does (the harness)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._counts: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()
 
     def count(self, text: str) -> int:
         key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        known = self._counts.get(key)
-        if known is None:
-            known = self._counts[key] = counter().count(text)
+        with self._lock:
+            known = self._counts.get(key)
+            if known is not None:
+                self._counts.move_to_end(key)
+                return known
+        known = counter().count(text)
+        with self._lock:
+            self._counts[key] = known
             if len(self._counts) > self.size:
                 self._counts.popitem(last=False)
-        else:
-            self._counts.move_to_end(key)
         return known
 
 
