@@ -12,7 +12,8 @@ To measure another version: PYTHONPATH=<its checkout> python bench/inprocess.py 
 
 The token counter's share (issue 14): every case runs with Qwen's BPE vocabulary (the default)
 and with the heuristic it replaced (TOKEN_PLAN_EMULATOR_TOKENIZER=heuristic), side by side; then
-the counting alone of a typical request (its prompt, its answer cut at max_tokens and counted)
+the counting alone of a typical request (its prompt, its answer cut at max_tokens and counted,
+again and again as a benchmark's load sends it)
 and of a coding agent's request (12 tools, an 8 KB system prompt, 20 turns), the latter first
 and then again, as the agent's next turn resends it.
 """

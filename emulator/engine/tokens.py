@@ -21,6 +21,7 @@ import json
 import random
 import re
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,9 +47,11 @@ TOOLS_OUTRO = (
     " XML tags:\n",
 )
 TOOL_CALL_FORMAT = '\n{"name": <function-name>, "arguments": <args-json-object>}\n'
-# Texts at least this long have their count remembered by digest: agents resend the same system
-# prompt, tool definitions and history on every turn, and hashing is far cheaper than encoding.
-MEMO_MIN = 1024
+# Counts are remembered, the latest MEMO_SIZE: agents resend the same system prompt, tool
+# definitions and history on every turn, tests send the same prompts again and again, and an
+# answer cut at max_tokens is counted again for its usage; looking a text up is far cheaper than
+# encoding it. Texts of MEMO_DIGEST characters or more are remembered by a digest, not kept.
+MEMO_DIGEST = 1024
 MEMO_SIZE = 4096
 _CUT_CHUNK = 16384  # characters counted at a time by cut_point
 # Where counting may stop and start again with the same tokens: before the space between two
@@ -58,11 +61,7 @@ _EDGE = re.compile(r"[A-Za-z](?= [A-Za-z])")
 
 def count(text: str) -> int:
     """Tokens in `text`, written by a user (special-token spellings are plain text)."""
-    if not text:
-        return 0
-    if len(text) >= MEMO_MIN:
-        return _memo().count(text)
-    return counter().count(text)
+    return _memo().count(text) if text else 0
 
 
 def token_ends(text: str) -> list[int]:
@@ -89,6 +88,8 @@ def cut_point(text: str, cap: int, start: int = 0) -> int | None:
             # in the prefix alike, so the prefix's tokens are the text's: no need to count.
             left = cap - seen
             clean = piece[at : at + 1] == " " and not piece[at - 1 : at].isspace()
+            if clean and seen == 0 and start == first:
+                _memo().remember(piece[:at], cap)  # its count, known: usage asks for it next
             while at and not clean and (kept := count(piece[:at])) > left:
                 left -= kept - left
                 at = counter().cut(piece, left)[1] or 0 if left > 0 else 0
@@ -246,27 +247,42 @@ def _tool_share(message: Message, first: bool, last: bool) -> int:
 
 
 class _Memo:
-    """Counts of long texts, by a digest of the text: a pure function's results, bounded. The
-    lock is for a test's thread counting while the server's thread does (the harness)."""
+    """Counts of recent texts: a pure function's results, bounded. Short texts are their own
+    key, long ones a digest of theirs. The lock is for a test's thread counting while the
+    server's thread does (the harness)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._counts: OrderedDict[bytes, int] = OrderedDict()
+        self._counts: OrderedDict[str | bytes, int] = OrderedDict()
         self._lock = threading.Lock()
 
     def count(self, text: str) -> int:
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        key = _key(text)
         with self._lock:
             known = self._counts.get(key)
             if known is not None:
                 self._counts.move_to_end(key)
                 return known
         known = counter().count(text)
+        self._store(key, known)
+        return known
+
+    def remember(self, text: str, tokens: int) -> None:
+        """`text` counts `tokens` (a caller that found out without counting)."""
+        if text.isascii() or unicodedata.is_normalized("NFC", text):
+            self._store(_key(text), tokens)
+
+    def _store(self, key: str | bytes, tokens: int) -> None:
         with self._lock:
-            self._counts[key] = known
+            self._counts[key] = tokens
             if len(self._counts) > self.size:
                 self._counts.popitem(last=False)
-        return known
+
+
+def _key(text: str) -> str | bytes:
+    if len(text) < MEMO_DIGEST:
+        return text
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 @functools.cache
