@@ -1,6 +1,6 @@
 """The emulator's own cost per call, without sockets: steadier than a loaded machine's HTTP figures.
 
-    python bench/inprocess.py [--calls 500] [--repeats 7]
+    python bench/inprocess.py [--calls 500] [--repeats 7] [--tokenizer both|qwen|heuristic]
 
 Each call goes through the whole application as aiohttp serves it (routing, middlewares, the
 handler, the response object and its body) from a request built in memory, one after another;
@@ -9,6 +9,13 @@ fixed body is measured the same way, so the ratio is of what the emulator adds t
 own request handling. The network half of serving a request (parsing it off the socket,
 sending the answer) is the same work for both and is left out: bench/run.py has it.
 To measure another version: PYTHONPATH=<its checkout> python bench/inprocess.py (from there).
+
+The token counter's share (issue 14): every case runs with Qwen's BPE vocabulary (the default)
+and with the heuristic it replaced (TOKEN_PLAN_EMULATOR_TOKENIZER=heuristic), side by side; then
+the counting alone of a typical request (its prompt, its answer cut at max_tokens and counted,
+again and again as a benchmark's load sends it)
+and of a coding agent's request (12 tools, an 8 KB system prompt, 20 turns), the latter first
+and then again, as the agent's next turn resends it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import random
 import time
 from typing import Any
 
@@ -29,6 +38,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from emulator.config import Config
+from emulator.engine import tokens, vocabulary
+from emulator.engine.types import Message, ToolCall, ToolSpec
 from emulator.runtime import RUNTIME
 from emulator.server import build_app
 
@@ -136,16 +147,125 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
     return figures
 
 
+def use_tokenizer(name: str) -> None:
+    """Count with `name` from now on in this process (the counter is loaded once, on first use:
+    its caches are emptied so the next count loads the one asked for)."""
+    os.environ[vocabulary.TOKENIZER_ENV] = name
+    vocabulary.counter.cache_clear()
+    tokens._frame.cache_clear()
+    tokens._memo.cache_clear()
+    tokens.count("warm")  # the load itself is start-up cost, not a request's
+
+
+def agent_request() -> tuple[list[Message], list[ToolSpec]]:
+    """A coding agent's request: 12 tools, an 8 KB system prompt, 20 turns with tool calls."""
+    rng = random.Random(14)
+    words = [
+        "the",
+        "file",
+        "read",
+        "write",
+        "test",
+        "error",
+        "function",
+        "value",
+        "return",
+        "class",
+        "import",
+        "line",
+    ]
+
+    def prose(n: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(n))
+
+    tools = [
+        ToolSpec(
+            f"tool_{n}",
+            prose(40),
+            {
+                "type": "object",
+                "properties": {"path": {"type": "string", "description": prose(12)}},
+                "required": ["path"],
+            },
+        )
+        for n in range(12)
+    ]
+    messages = [Message("system", prose(1400))]
+    for turn in range(5):
+        call = ToolCall(f"call_{turn}", "tool_1", json.dumps({"path": f"src/m{turn}.py"}))
+        messages += [
+            Message("user", prose(30)),
+            Message("assistant", prose(10), (call,)),
+            Message("tool", prose(300), tool_call_id=call.id),
+            Message("assistant", prose(60)),
+        ]
+    return messages, tools
+
+
+def counting(repeats: int) -> dict[str, float]:
+    """CPU seconds the counting of one request takes, least over the repeats."""
+    said = [Message("user", SAY[0]["content"])]
+    answer = " ".join(["The sea rolls in grey and slow, and the gulls cry over it."] * 6)
+    agent, tools = agent_request()
+
+    def typical() -> None:
+        tokens.prompt_tokens(said, ())
+        cut = tokens.cut_point(answer, 64)
+        tokens.count(answer[:cut])
+
+    def agent_first() -> None:
+        tokens._memo.cache_clear()
+        tokens.prompt_tokens(agent, tools)
+
+    def agent_again() -> None:
+        tokens.prompt_tokens(agent, tools)
+
+    figures = {}
+    for name, work, calls in (
+        ("typical request", typical, 2000),
+        ("agent request, first", agent_first, 50),
+        ("agent request, again", agent_again, 500),
+    ):
+        work()
+        best = float("inf")
+        for _ in range(repeats):
+            began = time.process_time()
+            for _ in range(calls):
+                work()
+            best = min(best, (time.process_time() - began) / calls)
+        figures[name] = best
+    figures["agent request tokens"] = tokens.prompt_tokens(agent, tools)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--tokenizer", choices=["both", "qwen", "heuristic"], default="both")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.calls, args.repeats))
-    bare = figures["bare aiohttp JSON"]
-    print("| case | CPU us per call, in process | vs bare |\n|---|---|---|")
-    for name, seconds in figures.items():
-        print(f"| {name} | {seconds * 1e6:.1f} | {seconds / bare:.2f} |")
+    names = ["qwen", "heuristic"] if args.tokenizer == "both" else [args.tokenizer]
+    runs, counts = {}, {}
+    for name in names:
+        use_tokenizer(name)
+        runs[name] = asyncio.run(measure(args.calls, args.repeats))
+        counts[name] = counting(args.repeats)
+    print("| case | " + " | ".join(f"CPU us per call ({n}) | vs bare" for n in names) + " |")
+    print("|---|" + "---|---|" * len(names))
+    for case in runs[names[0]]:
+        cells = []
+        for name in names:
+            seconds, bare = runs[name][case], runs[name]["bare aiohttp JSON"]
+            cells.append(f"{seconds * 1e6:.1f} | {seconds / bare:.2f}")
+        print(f"| {case} | " + " | ".join(cells) + " |")
+    print("\n| counting alone | " + " | ".join(f"CPU us ({n})" for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    for case in counts[names[0]]:
+        if case.endswith("tokens"):
+            cells = [f"{counts[n][case]:.0f}" for n in names]
+        else:
+            cells = [f"{counts[n][case] * 1e6:.1f}" for n in names]
+        print(f"| {case} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

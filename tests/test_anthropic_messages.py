@@ -20,6 +20,7 @@ import anthropic
 import jsonschema
 import pytest
 
+from emulator.engine import tokens
 from emulator.harness import RunningEmulator
 
 MESSAGES = "/apps/anthropic/v1/messages"
@@ -1505,7 +1506,9 @@ def test_frames_are_written_without_buffering(frozen_emulator: RunningEmulator) 
 def test_input_over_the_model_limit_is_a_400(claude: anthropic.Anthropic, stream: bool) -> None:
     """glm-5 takes at most 202752 input tokens: DashScope's input-length message, before any
     stream starts (so the stream helper raises too)."""
-    huge = [{"role": "user", "content": "." * 203_000}]  # one token per punctuation mark
+    text = " x" * 203_000  # " x" is one token
+    assert tokens.count(text) == 203_000
+    huge = [{"role": "user", "content": text}]
     with pytest.raises(anthropic.BadRequestError) as caught:
         if stream:
             with claude.messages.stream(model="glm-5", max_tokens=64, messages=huge) as events:

@@ -29,7 +29,7 @@ from emulator.harness import RunningEmulator
 FROZEN_AT = "2026-05-01T00:00:00Z"
 Factory = Callable[..., RunningEmulator]
 
-# Each "word" of four letters or fewer is one token (docs/fidelity.md's counting rule).
+# "the" is one token of Qwen's vocabulary, and so is " the" (docs/tokens.md).
 LONG_SYSTEM = " ".join(f"rule {n}: keep each answer calm and kind." for n in range(60))
 BOOK = " ".join(f"chapter {n} tells how the ship kept its course by the stars." for n in range(120))
 QUESTION = "What is the first rule?"
@@ -37,7 +37,7 @@ QUESTION = "What is the first rule?"
 
 def words(n: int) -> str:
     """`n` tokens of text."""
-    return " ".join(["abcd"] * n)
+    return " ".join(["the"] * n)
 
 
 def prefix_tokens(*texts: str, role: Any = "system") -> int:
@@ -183,7 +183,7 @@ def test_entries_expire_five_minutes_after_their_last_use(emulator_factory: Fact
 def test_below_256_tokens_nothing_is_cached(emulator_factory: Factory) -> None:
     """The implicit minimum: a 255-token prefix never hits, a 256-token one does."""
     oai = oai_for(fresh(emulator_factory))
-    short, enough = words(248), words(249)
+    short, enough = words(247), words(248)
     assert prefix_tokens(short) == 255 and prefix_tokens(enough) == 256
     assert [cached(oai, messages=sys_user(short)) for _ in range(2)] == [0, 0]
     assert [cached(oai, messages=sys_user(enough)) for _ in range(2)] == [0, 256]
@@ -240,7 +240,7 @@ def test_tool_definitions_are_the_first_prefix(emulator_factory: Factory) -> Non
         ToolSpec(t["function"]["name"], t["function"]["description"], t["function"]["parameters"])
         for t in tools
     ]
-    expected = tokens.REQUEST_OVERHEAD + tokens.tools_tokens(specs)
+    expected = tokens.prefix_counts([], specs)[0]
     assert expected >= 256
     assert hit == expected
 
@@ -340,7 +340,7 @@ def test_explicit_below_1024_tokens_creates_nothing_and_is_not_implicit(
     """A marked prefix under 1,024 tokens is not cached; and a marked request never uses the
     implicit cache, even with 256 tokens or more (the modes are exclusive)."""
     claude = claude_for(fresh(emulator_factory))
-    short, enough = words(1016), words(1017)
+    short, enough = words(1015), words(1016)
     assert prefix_tokens(short) == 1023 and prefix_tokens(enough) == 1024
     ask = [{"role": "user", "content": QUESTION}]
 

@@ -37,7 +37,8 @@ Factory = Callable[..., RunningEmulator]
 MODEL = "qwen3.6-plus"
 CLOCK = "2026-05-01T00:00:00Z"
 NO_THINKING = {"enable_thinking": False}
-SCRIPT = "one two three four five six seven eight"
+# Twelve tokens: more than the two content frames `cut_after: 3` lets through can carry.
+SCRIPT = "one two three four five six seven eight nine ten eleven twelve"
 CHAT = "/compatible-mode/v1/chat/completions"
 MESSAGES = "/apps/anthropic/v1/messages"
 

@@ -291,7 +291,7 @@ def test_a_tool_name_too_long_for_max_tokens_gives_an_empty_cut_answer(
     emulator: RunningEmulator,
 ) -> None:
     client = openai.OpenAI(**emulator.openai_kwargs(max_retries=0))
-    name = "a" * 64  # 16 tokens: with `{}`, more than max_tokens allows
+    name = "a1" * 32  # 64 tokens (a digit is a token of its own): more than max_tokens allows
     body = openai_tool_body(max_tokens=10)
     body["tools"][0]["function"]["name"] = name
     completion = client.chat.completions.create(**body)

@@ -18,6 +18,7 @@ import pytest
 
 from emulator.config import Config
 from emulator.engine import tokens
+from emulator.engine.types import Message
 from emulator.harness import RunningEmulator
 from tests.admin_api import Admin, credits
 from tests.test_scenarios import serve
@@ -338,8 +339,8 @@ def test_previous_response_id_carries_the_conversation(client: openai.OpenAI) ->
     alone = client.responses.create(model=MODEL, input="And my name?", store=False)
     assert first.usage and second.usage and alone.usage
     # The history (the first turn and the answer's text, not its reasoning) is input again.
-    history = 2 * tokens.MESSAGE_OVERHEAD + tokens.count("My name is Ada.")
-    history += tokens.count(first.output_text)
+    history = tokens.message_tokens(Message("user", "My name is Ada."))
+    history += tokens.message_tokens(Message("assistant", first.output_text))
     assert second.usage.input_tokens == alone.usage.input_tokens + history
 
 

@@ -2,8 +2,10 @@
 
 A prompt is read as a chain of prefixes with a boundary after the tool definitions and after
 every neutral message, in order (tools, then system, then the conversation). Prefix `k` is the
-tools plus the first `k` messages and counts exactly `tokens.prompt_tokens(messages[:k], tools)`
-tokens, request framing included, so a test can compute a hit with the token counter alone.
+tools plus the first `k` messages and counts `tokens.prefix_counts(messages, tools)[k]` tokens,
+request framing included (`tokens.prompt_tokens(messages[:k], tools)` too, unless prefix k ends
+inside a run of tool results, whose turn closes after its last), so a test can compute a hit
+with the token counter alone.
 
 Two modes, exclusive per request (explicit wins when any `cache_control` marker is present):
 
@@ -182,12 +184,7 @@ class ContextCache:
 
 def _counts(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> tuple[int, ...]:
     """Prompt tokens of every prefix: tools only, then one more message each."""
-    count = tokens.REQUEST_OVERHEAD + tokens.tools_tokens(tools)
-    counts = [count]
-    for message in messages:
-        count += tokens.message_tokens(message)
-        counts.append(count)
-    return tuple(counts)
+    return tokens.prefix_counts(messages, tools)
 
 
 def _digests(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[bytes]:

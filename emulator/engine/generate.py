@@ -39,9 +39,10 @@ if TYPE_CHECKING:
     from faker import Faker
 
 # Characters of generated JSON per output token the fake model is given room for: its words
-# average under 4 characters a token (tokens.py), so a JSON answer or tool arguments stop
-# growing only past what the model's maximum output could hold anyway.
-JSON_CHARS_PER_TOKEN = 5
+# average about 6.4 characters a Qwen token (a huge English instance: 327,680 characters,
+# 51,330 tokens), so a JSON answer or tool arguments stop growing only past what the model's
+# maximum output could hold anyway.
+JSON_CHARS_PER_TOKEN = 8
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _JSON_OBJECT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -348,7 +349,7 @@ def _json_budget(request: ChatRequest) -> int:
 
 def _cut(text: str, cap: int) -> tuple[str, bool]:
     """`text` cut to at most `cap` tokens, and whether it was cut."""
-    if cap >= len(text):  # every token has a character: nothing to cut, nothing to count
+    if tokens.fits(text, cap):  # nothing to cut, nothing to count
         return text, False
     end = tokens.cut_point(text, max(cap, 0))
     return (text, False) if end is None else (text[:end], True)

@@ -31,7 +31,7 @@ RESERVE = 8
 def cut_json(text: str, cap: int) -> str:
     """`text` (one valid JSON document) as valid JSON of at most `cap` tokens: itself when it
     fits, else a prefix closed again; "" when not even an empty container fits."""
-    if len(text) <= cap:  # every token has a character: it fits, no need to count
+    if tokens.fits(text, cap):  # it fits, no need to count
         return text
     reserve = min(RESERVE, cap // 2)  # tokens kept back for the quote and brackets that close it
     end = tokens.cut_point(text, cap - reserve)
