@@ -70,7 +70,15 @@ async def sse_response(
         status=200, headers=headers(request, "text/event-stream;charset=UTF-8")
     )
     response.enable_chunked_encoding()
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except ConnectionError:
+        # The client hung up before the first byte (a load generator stopping mid-request, a
+        # tool giving up during a scenario's latency): no answer went out, as for a dropped
+        # connection, and the charge taken when the answer was made stays.
+        request[ENTRY].error = CLIENT_GONE
+        journal_once(request, NOT_SENT)
+        return web.Response(status=NOT_SENT)
     rule = request.get(RULE)
     fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
     pending: list[bytes] = []  # frames produced and not yet written
