@@ -495,7 +495,7 @@ class Stream:
                 data = {**at, "delta": SLOT, "sequence_number": SLOT, "type": kind}
                 # The id comes first, then the keys in sorted order: "delta" before
                 # "sequence_number" whatever else `at` holds (keys from "content_index" to
-                # "output_index"), which Template.of checks by counting the slots.
+                # "output_index"); Template.of checks there are three slots.
                 rendered = f"id:{_SLOT}\nevent:{kind}\n:HTTP_STATUS/200\ndata:{dumps(data)}\n\n"
                 template = Template.of(rendered, _SLOT, slots=3)
             yield template.fill_all(str(self.sequence + 1), dumps(piece), str(self.sequence))
