@@ -38,16 +38,24 @@ async def completion(request: web.Request) -> web.StreamResponse:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    """FRAMES frames and `[DONE]`, or `?events=N` events in all (to match another stream)."""
+    """FRAMES frames and `[DONE]`, or `?events=N` events in all (to match another stream),
+    one write each, or all in one write with `&together=1` (as the emulator writes frames
+    that are ready together)."""
     await request.read()
     frames = int(request.query.get("events", FRAMES + 1)) - 1
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     response.enable_chunked_encoding()
-    await response.prepare(request)
-    for _ in range(frames):
-        await response.write(FRAME)
-    await response.write(b"data: [DONE]\n\n")
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        if request.query.get("together"):
+            await response.write(FRAME * frames + b"data: [DONE]\n\n")
+        else:
+            for _ in range(frames):
+                await response.write(FRAME)
+            await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+    except ConnectionError:
+        pass  # wrk resets its connections when it stops, streams in flight: not worth a traceback
     return response
 
 

@@ -1,21 +1,31 @@
 """Throughput, latency and cold start of the emulator against a bare aiohttp handler, in one run.
 
-    python bench/run.py [--peer] [--seconds 5] [--concurrency 16] [--rounds 3] [--only NAME]
+    python bench/run.py [--peer] [--seconds 6] [--concurrency 16] [--rounds 3] [--only NAME]
+                        [--load wrk|python] [--pin both|on|off] [--loop asyncio|uvloop]
 
-Each server runs in its own process; the load comes from this process over loopback with
-keep-alive connections, the cases interleaved round by round. Server CPU per request is read
-from /proc, so it is what a request costs the server whatever the load generator keeps up with.
-Every figure is also a ratio to the bare handler's and, with `--peer`, to fakellm's (installed
-from bench/requirements.txt into bench/.venv, started with its own CLI). Each streaming case is
-set beside a bare aiohttp stream of the same number of events.
+Each server runs in its own process; the load comes from another process, wrk (C, one thread,
+bench/wrk.lua for the bodies and the figures), over loopback with keep-alive connections, the
+cases interleaved round by round (`--load python`: an aiohttp client in this process, as
+before). Server CPU per request is read from /proc, so it is what a request costs the server
+whatever the load generator keeps up with; the load generator's own CPU is reported beside it
+(near 100 % of a core: it, not the server, sets the pace). With `--pin on` every server runs on
+one core and the load generator on the other; `--pin both` (the default) measures each case
+both ways in the same rounds. Every figure is also a ratio to the bare handler's and, with
+`--peer`, to fakellm's (installed from bench/requirements.txt into bench/.venv, started with its
+own CLI). Each streaming case is set beside a bare aiohttp stream of the same number of events.
+`--loop uvloop` runs the bare handler and the emulators (not fakellm, which has its own) on
+uvloop, through bench/loop.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -36,9 +46,10 @@ CLOCK = "2026-05-01T00:00:00Z"
 class Figures:
     requests: int
     seconds: float
-    latencies: list[float]
-    first_bytes: list[float]
+    p50s: list[float]  # per round, ms
+    p99s: list[float]
     server_cpu: float = 0.0  # CPU seconds the server process spent on these requests
+    load_cpu: float = 0.0  # CPU seconds the load generator spent
 
     @property
     def cpu_per_request(self) -> float:
@@ -48,18 +59,34 @@ class Figures:
         return Figures(
             self.requests + other.requests,
             self.seconds + other.seconds,
-            self.latencies + other.latencies,
-            self.first_bytes + other.first_bytes,
+            self.p50s + other.p50s,
+            self.p99s + other.p99s,
             self.server_cpu + other.server_cpu,
+            self.load_cpu + other.load_cpu,
         )
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
 
-    def pct(self, values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+    @property
+    def p50(self) -> float:
+        """The median of the rounds' p50 (ms): wrk reports percentiles, not latencies."""
+        return statistics.median(self.p50s)
+
+    @property
+    def p99(self) -> float:
+        return statistics.median(self.p99s)
+
+    @property
+    def load_share(self) -> float:
+        """The load generator's CPU as a share of one core over the load."""
+        return self.load_cpu / self.seconds
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -89,14 +116,16 @@ def wait_healthy(url: str, timeout: float = 10.0) -> float:
 
 
 def start(
-    args: list[str], health: str, source: str | None = None
+    args: list[str], health: str, source: str | None = None, loop: str = "asyncio"
 ) -> tuple[subprocess.Popen[bytes], float]:
     """Start a server and wait until it is healthy; `source`: a checkout whose `emulator`
-    package to run instead of the installed one (a baseline)."""
+    package to run instead of the installed one (a baseline); `loop`: uvloop through
+    bench/loop.py."""
     started = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": source} if source else None
+    launcher = [str(HERE / "loop.py")] if loop == "uvloop" else []
     process = subprocess.Popen(
-        [sys.executable, *args], stdout=subprocess.DEVNULL, env=env, cwd=source or None
+        [sys.executable, *launcher, *args], stdout=subprocess.DEVNULL, env=env, cwd=source or None
     )
     try:
         wait_healthy(health)
@@ -111,7 +140,6 @@ async def load(
 ) -> Figures:
     payload = json.dumps(body).encode()
     latencies: list[float] = []
-    first_bytes: list[float] = []
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -120,11 +148,8 @@ async def load(
             while time.perf_counter() < deadline:
                 sent = time.perf_counter()
                 async with session.post(url, data=payload, headers=headers) as reply:
-                    first = True
                     async for _ in reply.content.iter_any():
-                        if first:
-                            first_bytes.append(time.perf_counter() - sent)
-                            first = False
+                        pass
                     if reply.status != 200:
                         raise RuntimeError(f"{url} answered {reply.status}")
                 latencies.append(time.perf_counter() - sent)
@@ -132,7 +157,100 @@ async def load(
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-    return Figures(len(latencies), elapsed, latencies, first_bytes)
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    return Figures(len(latencies), elapsed, [p50], [p99])
+
+
+def python_load(
+    url: str, body: dict[str, object], headers: dict[str, str], seconds: float, concurrency: int
+) -> Figures:
+    """The aiohttp client in this process (`--load python`); its CPU is this process's."""
+    before = own_cpu(resource.RUSAGE_SELF)
+    figures = asyncio.run(load(url, body, headers, seconds, concurrency))
+    figures.load_cpu = own_cpu(resource.RUSAGE_SELF) - before
+    return figures
+
+
+def own_cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+
+def ensure_wrk() -> None:
+    """wrk, from Debian's package, installed with apt-get when missing (as root), as the test
+    suite installs Chromium; otherwise say the command."""
+    if Path(WRK).exists():
+        return
+    command = "apt-get update && apt-get install -y wrk"
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        sys.exit(f"bench/run.py needs wrk: {command} (or --load python)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for step in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
+        subprocess.run(step, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def wrk_load(
+    url: str,
+    body: dict[str, object],
+    headers: dict[str, str],
+    seconds: float,
+    concurrency: int,
+    cpus: set[int] | None,
+) -> Figures:
+    """One wrk run (one thread, `concurrency` keep-alive connections, `seconds` rounded to
+    whole seconds, the least wrk takes), on `cpus`."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".json") as payload:
+        payload.write(json.dumps(body).encode())
+        payload.flush()
+        env = {
+            **os.environ,
+            "BENCH_BODY": payload.name,
+            "BENCH_HEADERS": "".join(f"{name}: {value}\n" for name, value in headers.items()),
+        }
+        command = [
+            WRK,
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+        ]
+        command += ["-s", str(HERE / "wrk.lua"), url]
+        before = own_cpu(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(
+            command,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
+        spent = own_cpu(resource.RUSAGE_CHILDREN) - before
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no figures: {done.stdout} {done.stderr}")
+    read = {k: int(v) for k, v in (field.split("=") for field in line.split()[1:])}
+    if read["status_errors"] or not read["requests"]:
+        raise RuntimeError(f"{url}: {line}")
+    if read["socket_errors"]:  # timeouts or resets: the figures stand, but say so
+        print(f"warning: {url}: {read['socket_errors']} socket errors", file=sys.stderr)
+    return Figures(
+        read["requests"],
+        read["duration_us"] / 1e6,
+        [read["p50_us"] / 1000],
+        [read["p99_us"] / 1000],
+        load_cpu=spent,
+    )
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of a process onto `cpus` (threads it starts later inherit them)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 def rss_kib(pid: int) -> int:
@@ -233,6 +351,7 @@ def row(
     bare: Figures,
     peer: Figures | None,
     bare_sse: dict[int, Figures],
+    one_write: dict[int, Figures],
 ) -> str:
     """One line of the table; ratios are of cost (server CPU) and of throughput."""
     cpu = figures.cpu_per_request * 1e6
@@ -244,25 +363,45 @@ def row(
         f"{cpu:.0f}",
         f"{figures.cpu_per_request / bare.cpu_per_request:.2f}",
         f"{figures.cpu_per_request / peer.cpu_per_request:.2f}" if peer else "-",
-        f"{figures.pct(figures.latencies, 0.5):.2f}",
-        f"{figures.pct(figures.latencies, 0.99):.2f}",
+        f"{figures.p50:.2f}",
+        f"{figures.p99:.2f}",
+        f"{figures.load_share * 100:.0f} %",
     ]
     if case.events:
-        same = bare_sse[case.events]
+        same, together = bare_sse[case.events], one_write[case.events]
         per_event = figures.cpu_per_request / case.events
         cells.append(
-            f"{case.events} ev, {per_event * 1e6:.1f} us/ev "
-            f"({figures.cpu_per_request / same.cpu_per_request:.2f}x bare SSE)"
+            f"{case.events} ev, {per_event * 1e6:.1f} us/ev, "
+            f"{figures.cpu_per_request / same.cpu_per_request:.2f}x bare SSE, "
+            f"{figures.cpu_per_request / together.cpu_per_request:.2f}x one write"
         )
     else:
         cells.append("")
     return "| " + " | ".join(cells) + " |"
 
 
+# A bare stream of as many events, all in one write: the emulator writes the frames of an
+# answer, all ready at once, in one write (emulator/streaming.py), so this is the like-for-like
+# bare stream; the one written an event at a time is the issue's.
+ONE_WRITE = "bare aiohttp SSE, one write"
+UVLOOP = "uvloop: "  # the name of a case served on uvloop (--loop both)
 HEAD = (
     "| case | req/s | req/s vs bare | req/s vs fakellm | server CPU us/req | CPU vs bare "
-    "| CPU vs fakellm | p50 ms | p99 ms | stream |\n|" + "---|" * 10
+    "| CPU vs fakellm | p50 ms | p99 ms | load gen CPU | stream |\n|" + "---|" * 11
 )
+# How the servers and the load generator share the cores: None, all of them; else (the
+# servers' cores, the load generator's).
+Placement = tuple[set[int], set[int]] | None
+
+
+def placements(pin_mode: str) -> dict[str, Placement]:
+    cpus = sorted(os.sched_getaffinity(0))
+    if pin_mode != "off" and len(cpus) < 2:
+        sys.exit("--pin needs two cores")
+    pinned: Placement = ({cpus[0]}, {cpus[-1]}) if len(cpus) >= 2 else None
+    chosen = {"off": ["unpinned"], "on": ["pinned"], "both": ["unpinned", "pinned"]}[pin_mode]
+    every = {"unpinned": None, "pinned": pinned}
+    return {name: every[name] for name in chosen}
 
 
 def emulator_args(port: int, *extra: str) -> list[str]:
@@ -271,7 +410,7 @@ def emulator_args(port: int, *extra: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5.0, help="a case's load, all rounds")
+    parser.add_argument("--seconds", type=float, default=6.0, help="a case's load, all rounds")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--peer", action="store_true", help="fakellm beside (bench/.venv)")
@@ -284,7 +423,23 @@ def main() -> None:
         "beside, on the same cases, interleaved (before/after in one run)",
     )
     parser.add_argument("--streams", type=int, default=1000, help="concurrent streams (0: skip)")
+    parser.add_argument("--load", choices=("wrk", "python"), default="wrk")
+    parser.add_argument(
+        "--pin",
+        choices=("both", "on", "off"),
+        default="both",
+        help="servers on one core, the load generator on the other (both: each case both ways)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop", "both"),
+        default="asyncio",
+        help="the loop of the bare handler and the emulator (both: a second of each on uvloop)",
+    )
     args = parser.parse_args()
+    if args.load == "wrk":
+        ensure_wrk()
+    modes = placements(args.pin)
 
     if not args.no_cold:
         cold_start()
@@ -294,7 +449,7 @@ def main() -> None:
     state_dir = tempfile.TemporaryDirectory()
 
     def serve(command: list[str], health: str) -> subprocess.Popen[bytes]:
-        process, _ = start(command, health)
+        process, _ = start(command, health, loop="asyncio" if args.loop == "both" else args.loop)
         processes.append(process)
         return process
 
@@ -391,6 +546,7 @@ def main() -> None:
                 emulator_args(old_port),
                 f"http://127.0.0.1:{old_port}/_emulator/health",
                 args.baseline,
+                "asyncio" if args.loop == "both" else args.loop,
             )
             processes.append(old)
             old_base = f"http://127.0.0.1:{old_port}"
@@ -410,42 +566,101 @@ def main() -> None:
         for case in cases:
             if case.body.get("stream"):
                 case.events = events_of(case.url, case.body, case.headers)
-        for events in sorted({c.events for c in cases if c.events}):
+        for events in sorted({c.events for c in cases if c.events}, reverse=True):
             url = f"http://127.0.0.1:{bare_port}/sse?events={events}"
-            cases.insert(1, Case(f"bare aiohttp SSE ({events} events)", bare, url, {}, {}, events))
-        results: dict[str, Figures] = {}
-        for case in cases:
-            asyncio.run(load(case.url, case.body, case.headers, 0.5, args.concurrency))  # warm up
-        # Rounds interleave the cases, so a slow spell of the machine touches all of them.
-        for _ in range(args.rounds):
-            for case in cases:
-                before = cpu_seconds(case.process.pid)
-                figures = asyncio.run(
-                    load(
-                        case.url,
-                        case.body,
-                        case.headers,
-                        args.seconds / args.rounds,
-                        args.concurrency,
-                    )
-                )
-                figures.server_cpu = cpu_seconds(case.process.pid) - before
-                name = case.name
-                results[name] = results[name].merge(figures) if name in results else figures
-        bare_sse = {
-            c.events: results[c.name] for c in cases if c.name.startswith("bare aiohttp SSE")
-        }
-        peer_figures = results.get("fakellm 0.3.5 chat, non-streaming")
-        print(
-            f"\nload: {args.concurrency} concurrent keep-alive clients, {args.seconds:.0f} s a "
-            f"case in {args.rounds} interleaved rounds; ratios: req/s (higher is better) and "
-            "server CPU per request (lower is better), each to the bare handler and to fakellm"
-        )
-        print(HEAD)
-        for case in cases:
-            print(
-                row(case, results[case.name], results["bare aiohttp JSON"], peer_figures, bare_sse)
+            cases[1:1] = [
+                Case(f"bare aiohttp SSE ({events} events)", bare, url, {}, {}, events),
+                Case(f"{ONE_WRITE} ({events} events)", bare, f"{url}&together=1", {}, {}, events),
+            ]
+        if args.loop == "both":  # the same cases on uvloop, beside, on a server of each
+            bare_uv_port, emu_uv_port = free_port(), free_port()
+            bare_uv, _ = start(
+                [str(HERE / "bare_server.py"), str(bare_uv_port)],
+                f"http://127.0.0.1:{bare_uv_port}/health",
+                loop="uvloop",
             )
+            processes.append(bare_uv)
+            emu_uv, _ = start(
+                emulator_args(emu_uv_port),
+                f"http://127.0.0.1:{emu_uv_port}/_emulator/health",
+                loop="uvloop",
+            )
+            processes.append(emu_uv)
+            twins = {
+                id(bare): (bare_uv, f":{bare_port}/", f":{bare_uv_port}/"),
+                id(emulator): (emu_uv, f":{emu_port}/", f":{emu_uv_port}/"),
+            }
+            cases += [
+                Case(
+                    f"{UVLOOP}{c.name.strip()}",
+                    twins[id(c.process)][0],
+                    c.url.replace(*twins[id(c.process)][1:]),
+                    c.body,
+                    c.headers,
+                    c.events,
+                )
+                for c in list(cases)
+                if id(c.process) in twins
+            ]
+        everyone = [*{id(c.process): c.process for c in cases}.values()]
+        every_cpu = os.sched_getaffinity(0)
+
+        def run(case: Case, seconds: float, placement: Placement) -> Figures:
+            load_cpus = placement[1] if placement else None
+            if args.load == "wrk":
+                return wrk_load(
+                    case.url, case.body, case.headers, seconds, args.concurrency, load_cpus
+                )
+            os.sched_setaffinity(0, load_cpus or every_cpu)
+            return python_load(case.url, case.body, case.headers, seconds, args.concurrency)
+
+        for case in cases:
+            run(case, 1.0, None)  # warm up
+        results: dict[tuple[str, str], Figures] = {}
+        # Rounds interleave the cases (and the placements), so a slow spell of the machine
+        # touches all of them.
+        for _ in range(args.rounds):
+            for mode, placement in modes.items():
+                for process in everyone:
+                    pin(process.pid, placement[0] if placement else every_cpu)
+                for case in cases:
+                    before = cpu_seconds(case.process.pid)
+                    figures = run(case, args.seconds / args.rounds, placement)
+                    figures.server_cpu = cpu_seconds(case.process.pid) - before
+                    key = (mode, case.name)
+                    results[key] = results[key].merge(figures) if key in results else figures
+        os.sched_setaffinity(0, every_cpu)
+        generator = "wrk 4.1 (C, 1 thread)" if args.load == "wrk" else "aiohttp in the bench"
+        loops = "asyncio and uvloop" if args.loop == "both" else args.loop
+        print(
+            f"\nload: {generator}, {args.concurrency} concurrent keep-alive connections, "
+            f"{args.seconds:.0f} s a case in {args.rounds} interleaved rounds, servers on "
+            f"{loops}; ratios: req/s (higher is better) and server CPU per request (lower "
+            "is better), each to the bare handler and to fakellm; p50/p99: median of the rounds'"
+        )
+        for mode, placement in modes.items():
+            where = (
+                f"servers on CPU {sorted(placement[0])}, load generator on CPU "
+                f"{sorted(placement[1])}"
+                if placement
+                else "servers and load generator on any core"
+            )
+            print(f"\n{mode}: {where}\n{HEAD}")
+            found = {name: figures for (m, name), figures in results.items() if m == mode}
+            peer_figures = found.get("fakellm 0.3.5 chat, non-streaming")
+            for case in cases:
+                # A case on uvloop is set beside the bare handler on uvloop: the same loop.
+                loop = UVLOOP if case.name.startswith(UVLOOP) else ""
+                bare_sse = {
+                    c.events: found[c.name]
+                    for c in cases
+                    if c.name.startswith(f"{loop}bare aiohttp SSE (")  # one write an event
+                }
+                one_write = {
+                    c.events: found[c.name] for c in cases if c.name.startswith(loop + ONE_WRITE)
+                }
+                bare = found[f"{loop}bare aiohttp JSON"]
+                print(row(case, found[case.name], bare, peer_figures, bare_sse, one_write))
     finally:
         for process in processes:
             process.terminate()

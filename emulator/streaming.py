@@ -58,24 +58,34 @@ MALFORMED = {
 }
 
 
+class _HeldHeaders(web.StreamResponse):
+    """A stream whose status line and headers wait for its first write, as a plain
+    Response's do: a short answer's headers, frames and end of stream then go out in one
+    write instead of three (aiohttp's own switch; the bytes on the wire are the same)."""
+
+    _send_headers_immediately = False
+
+
 async def sse_response(
     request: web.Request, frames: Iterator[bytes], error_frame: Callable[[ApiError, str], bytes]
 ) -> web.StreamResponse:
     """Stream `frames`, written (and so flushed) as they are produced, with backpressure: a
     reader that stops reading holds at most the transport's high-water mark of unsent bytes.
-    Frames produced together share a write (WRITE_EVERY); under a stream fault each frame is
+    Frames produced together share a write (WRITE_EVERY), the headers the first and the end
+    of the stream the last; under a stream fault the headers go out at once and each frame is
     written alone. An ApiError once the 200 has gone out becomes an error frame in the
     protocol's stream form."""
-    response = web.StreamResponse(
-        status=200, headers=headers(request, "text/event-stream;charset=UTF-8")
-    )
-    response.enable_chunked_encoding()
-    await response.prepare(request)
     rule = request.get(RULE)
     fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
+    kind = web.StreamResponse if fault is not None else _HeldHeaders
+    response = kind(status=200, headers=headers(request, "text/event-stream;charset=UTF-8"))
+    response.enable_chunked_encoding()
+    started = False  # whether the status line went out
     pending: list[bytes] = []  # frames produced and not yet written
     size = 0  # their bytes
     try:
+        await response.prepare(request)
+        started = fault is not None
         try:
             if fault is not None:
                 await _faulted_frames(request, response, fault, frames)
@@ -88,6 +98,7 @@ async def sse_response(
                     if size >= WRITE_EVERY:
                         chunk, pending, size = b"".join(pending), [], 0
                         await response.write(chunk)
+                        started = True
                         await asyncio.sleep(0)  # let other requests run
         except ApiError as error:
             request[ENTRY].error = error.kind.name
@@ -98,18 +109,22 @@ async def sse_response(
             log.exception("unexpected failure while streaming %r", request.path)
             request[ENTRY].error = "internal_error"
             pending.append(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
-        if pending:
-            await response.write(b"".join(pending))
-        request[ENDED] = True
+        last = b"".join(pending)
+        request[ENDED] = not last  # with frames still to write, the end is not reached yet
         journal_once(request, response.status)  # before the stream ends: a client that read to
-        await response.write_eof()  # the end finds its request in the journal (and the state file)
+        await response.write_eof(last)  # the end finds its request in the journal (and state)
+        request[ENDED] = True
     except (ConnectionError, asyncio.CancelledError) as gone:
         # The client hung up (reset, broken pipe, a closed transport: every ConnectionError), or
-        # the server is stopping and cancelled the handler. The 200 went out, so the journal
-        # says 200, with what happened; the charge was taken when the answer was made.
-        _client_gone(request, response.status)
+        # the server is stopping and cancelled the handler. Once the 200 went out, the journal
+        # says 200, with what happened; before (a client gone while the answer was made, or a
+        # load generator stopping mid-request), no answer went out, as for a dropped
+        # connection. The charge taken when the answer was made stays.
+        _client_gone(request, response.status if started else NOT_SENT)
         if isinstance(gone, asyncio.CancelledError):
             raise
+        if not started:
+            return web.Response(status=NOT_SENT)
     return response
 
 

@@ -231,6 +231,30 @@ def test_reader_that_stops_then_hangs_up_is_journaled_as_a_200_it_got(
         admin_post(emulator, "/_emulator/reset")
 
 
+def test_a_client_gone_before_a_streams_first_byte_is_journaled_without_a_traceback(
+    emulator_factory: Factory, tmp_path: Path, no_tracebacks: pytest.LogCaptureFixture
+) -> None:
+    """A client that resets its connection while a stream waits (here a rule's latency; under
+    load, wrk stopping with requests in flight): no answer went out, so 499 and client_gone."""
+    scenarios = tmp_path / "s.yaml"
+    scenarios.write_text(
+        f"slow:\n  clock: {CLOCK}\n  rules:\n    - {{name: slow, fault: {{latency: 0.3}}}}\n",
+        "utf-8",
+    )
+    emulator = emulator_factory(load_scenario("slow", scenarios))
+    body = json.dumps({**CHAT_BODY, "stream": True}).encode()
+    with connect(emulator) as sock:
+        sock.sendall(head(CHAT, emulator, Content_Length=str(len(body)), **auth(emulator)) + body)
+        time.sleep(0.1)  # the request is in, its answer 0.2 s away
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    deadline = time.monotonic() + 5
+    while not (entries := admin_get(emulator, "/_emulator/journal?limit=1")[1]["entries"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert (entries[0]["status"], entries[0]["error"]) == (499, "client_gone")
+    assert entries[0]["rule"] == "slow"
+
+
 # ---- 6. Content-Encoding --------------------------------------------------------------------
 
 

@@ -20,9 +20,11 @@ from emulator.engine.types import (
 from emulator.errors import ApiError, invalid
 from emulator.protocols import fields
 from emulator.protocols.fields import compact
+from emulator.protocols.frames import SLOT, Template
 from emulator.protocols.meta import ResponseMeta
 
 ARGUMENT_FRAGMENT = 16
+_SLOT = compact(SLOT)  # SLOT as the encoder writes it: where a template is cut
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
 
@@ -242,21 +244,34 @@ def _frame(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {compact(data)}\n\n".encode()
 
 
-def _deltas(block: dict[str, Any], choice: Completion) -> Iterator[dict[str, Any]]:
-    """A block's deltas, made as they are written (a long answer is never held twice)."""
+def _delta_template(index: int, delta: dict[str, Any]) -> Template:
+    """The `content_block_delta` frame of `delta` (which holds SLOT where a piece goes),
+    rendered once a block: the pieces fill it, as the generic encoder would write them."""
+    frame = {"type": "content_block_delta", "index": index, "delta": delta}
+    return Template.of(_frame("content_block_delta", frame).decode(), _SLOT)
+
+
+def _deltas(index: int, block: dict[str, Any], choice: Completion) -> Iterator[bytes]:
+    """A block's delta frames, made as they are written (a long answer is never held twice)."""
     kind = block["type"]
     if kind == "thinking":
+        thinking = _delta_template(index, {"type": "thinking_delta", "thinking": SLOT})
         for piece in choice.reasoning_pieces:
-            yield {"type": "thinking_delta", "thinking": piece}
-        yield {"type": "signature_delta", "signature": choice.signature}
+            yield thinking.fill(compact(piece))
+        delta = {"type": "signature_delta", "signature": choice.signature}
+        yield _frame(
+            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        )
     elif kind == "text":
+        text = _delta_template(index, {"type": "text_delta", "text": SLOT})
         for piece in choice.text_pieces:
-            yield {"type": "text_delta", "text": piece}
+            yield text.fill(compact(piece))
     else:
         arguments = compact(block["input"])
-        yield {"type": "input_json_delta", "partial_json": ""}
+        partial = _delta_template(index, {"type": "input_json_delta", "partial_json": SLOT})
+        yield partial.fill(compact(""))
         for i in range(0, len(arguments), ARGUMENT_FRAGMENT):
-            yield {"type": "input_json_delta", "partial_json": arguments[i : i + ARGUMENT_FRAGMENT]}
+            yield partial.fill(compact(arguments[i : i + ARGUMENT_FRAGMENT]))
 
 
 def _block_frames(index: int, block: dict[str, Any], choice: Completion) -> Iterator[bytes]:
@@ -273,10 +288,7 @@ def _block_frames(index: int, block: dict[str, Any], choice: Completion) -> Iter
     )
     if index == 0:
         yield _frame("ping", {"type": "ping"})
-    for delta in _deltas(block, choice):
-        yield _frame(
-            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
-        )
+    yield from _deltas(index, block, choice)
     yield _frame("content_block_stop", {"type": "content_block_stop", "index": index})
 
 

@@ -22,9 +22,11 @@ from emulator.engine.types import (
 from emulator.errors import ApiError, invalid
 from emulator.protocols import fields
 from emulator.protocols.fields import compact
+from emulator.protocols.frames import SLOT, Template
 from emulator.protocols.meta import ResponseMeta
 
 ARGUMENT_FRAGMENT = 16  # characters of tool-call arguments per streamed fragment
+_SLOT = compact(SLOT)  # SLOT as the encoder writes it: where a template is cut
 _ROLES: dict[str, Role] = {
     "system": "system",
     "developer": "system",
@@ -293,74 +295,106 @@ def _chunk(choices: list[dict[str, Any]], meta: ResponseMeta, usage: Any = None)
     return b"data: " + compact(chunk).encode() + b"\n\n"
 
 
-def _choice_deltas(index: int, choice: Completion, thinking: bool) -> Iterator[dict[str, Any]]:
+def _template(choice: dict[str, Any], meta: ResponseMeta) -> Template:
+    """The chunk of `choice` (which holds SLOT where a piece goes), rendered once a stream."""
+    return Template.of(_chunk([choice], meta).decode(), _SLOT)
+
+
+def _choice_frames(
+    index: int, choice: Completion, thinking: bool, meta: ResponseMeta
+) -> Iterator[bytes]:
+    """One choice's chunks; the pieces of text and arguments fill a chunk rendered once (the
+    dicts below, with SLOT for the piece, are the chunks as the generic encoder writes them)."""
     if thinking:
         role_delta = {"content": None, "role": "assistant", "reasoning_content": ""}
     else:
         role_delta = {"content": "", "role": "assistant"}
-    yield {"delta": role_delta, "index": index, "logprobs": None, "finish_reason": None}
+    opening = {"delta": role_delta, "index": index, "logprobs": None, "finish_reason": None}
+    yield _chunk([opening], meta)
+    reasoning: Template | None = None  # made by the first piece: an empty part costs nothing
     for piece in choice.reasoning_pieces:
-        yield {
+        reasoning = reasoning or _template(
+            {
+                "finish_reason": None,
+                "logprobs": None,
+                "delta": {"content": None, "reasoning_content": SLOT},
+                "index": index,
+            },
+            meta,
+        )
+        yield reasoning.fill(compact(piece))
+    if thinking:
+        text_delta = {
             "finish_reason": None,
             "logprobs": None,
-            "delta": {"content": None, "reasoning_content": piece},
+            "delta": {"content": SLOT, "reasoning_content": None},
             "index": index,
         }
+    else:
+        text_delta = {
+            "finish_reason": None,
+            "delta": {"content": SLOT},
+            "index": index,
+            "logprobs": None,
+        }
+    text: Template | None = None
     for piece in choice.text_pieces:
-        if thinking:
-            yield {
-                "finish_reason": None,
-                "logprobs": None,
-                "delta": {"content": piece, "reasoning_content": None},
-                "index": index,
-            }
-        else:
-            yield {
-                "finish_reason": None,
-                "delta": {"content": piece},
-                "index": index,
-                "logprobs": None,
-            }
+        text = text or _template(text_delta, meta)
+        yield text.fill(compact(piece))
     for call_index, call in enumerate(choice.tool_calls):
-        opening = {
+        opening_call = {
             "index": call_index,
             "id": call.id,
             "type": "function",
             "function": {"name": call.name, "arguments": ""},
         }
-        yield {
-            "finish_reason": None,
-            "delta": {"tool_calls": [opening]},
-            "index": index,
-            "logprobs": None,
+        yield _chunk(
+            [
+                {
+                    "finish_reason": None,
+                    "delta": {"tool_calls": [opening_call]},
+                    "index": index,
+                    "logprobs": None,
+                }
+            ],
+            meta,
+        )
+        fragment = {
+            "index": call_index,
+            "id": "",
+            "type": "function",
+            "function": {"arguments": SLOT},
         }
-        for start in range(0, len(call.arguments), ARGUMENT_FRAGMENT):
-            fragment = {
-                "index": call_index,
-                "id": "",
-                "type": "function",
-                "function": {"arguments": call.arguments[start : start + ARGUMENT_FRAGMENT]},
-            }
-            yield {
+        arguments = _template(
+            {
                 "finish_reason": None,
                 "delta": {"tool_calls": [fragment]},
                 "index": index,
                 "logprobs": None,
-            }
+            },
+            meta,
+        )
+        for start in range(0, len(call.arguments), ARGUMENT_FRAGMENT):
+            yield arguments.fill(compact(call.arguments[start : start + ARGUMENT_FRAGMENT]))
     if choice.tool_calls:
         final: dict[str, Any] = {}
     elif thinking:
         final = {"content": "", "reasoning_content": None}
     else:
         final = {"content": ""}
-    yield {"finish_reason": choice.finish_reason, "delta": final, "index": index, "logprobs": None}
+    closing = {
+        "finish_reason": choice.finish_reason,
+        "delta": final,
+        "index": index,
+        "logprobs": None,
+    }
+    yield _chunk([closing], meta)
 
 
 def stream_frames(request: ChatRequest, result: ChatResult, meta: ResponseMeta) -> Iterator[bytes]:
     """Every SSE frame of a streamed completion, `data: [DONE]` last."""
     for index, choice in enumerate(result.choices):
-        for delta in _choice_deltas(index, choice, request.thinking):
-            yield _chunk([delta], meta)
+        yield from _choice_frames(index, choice, request.thinking, meta)
     if request.include_usage:
         yield _chunk([], meta, usage_body(result.usage, request.thinking))
     yield b"data: [DONE]\n\n"

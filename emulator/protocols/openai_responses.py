@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from emulator.engine.types import (
 )
 from emulator.errors import ApiError
 from emulator.protocols import fields
+from emulator.protocols.frames import SLOT, Template
 from emulator.protocols.meta import ResponseMeta
 
 MIN_OUTPUT_TOKENS = 16
@@ -439,9 +440,14 @@ def response_body(
     return dict(sorted(body.items()))
 
 
+# One encoder for every frame: json.dumps with these arguments would build a new one per call.
+_SORTED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+_SLOT = _SORTED.encode(SLOT)  # SLOT as the encoder writes it: where a template is cut
+
+
 def dumps(value: Any) -> str:
     """JSON as the service writes it here: compact, keys sorted."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return _SORTED.encode(value)
 
 
 def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
@@ -478,6 +484,22 @@ class Stream:
         sent, so an error frame after a stream fault takes the number of the unsent one."""
         yield self.encode(kind, data)
         self.sequence += 1
+
+    def deltas(self, kind: str, at: dict[str, Any], pieces: Iterable[str]) -> Iterator[bytes]:
+        """A frame per piece, `{**at, "delta": piece}` each, numbered as `frame` numbers them:
+        the frame is rendered once, with SLOT for its id, its piece and its number, and the
+        pieces fill it (the bytes `encode` writes; tests/test_stream_frames.py)."""
+        template: Template | None = None  # made by the first piece: no pieces cost nothing
+        for piece in pieces:
+            if template is None:
+                data = {**at, "delta": SLOT, "sequence_number": SLOT, "type": kind}
+                # The id comes first, then the keys in sorted order: "delta" before
+                # "sequence_number" whatever else `at` holds (keys from "content_index" to
+                # "output_index"); Template.of checks there are three slots.
+                rendered = f"id:{_SLOT}\nevent:{kind}\n:HTTP_STATUS/200\ndata:{dumps(data)}\n\n"
+                template = Template.of(rendered, _SLOT, slots=3)
+            yield template.fill_all(str(self.sequence + 1), dumps(piece), str(self.sequence))
+            self.sequence += 1
 
     def failed(
         self, error: ApiError, request: ResponsesRequest | None, meta: ResponseMeta
@@ -528,8 +550,7 @@ class Stream:
         at = {"item_id": item["id"], "output_index": index}
         if kind == "reasoning":
             yield from self._added(index, {**item, "summary": []})
-            for piece in choice.reasoning_pieces:
-                yield from self.frame("response.reasoning_text.delta", {**at, "delta": piece})
+            yield from self.deltas("response.reasoning_text.delta", at, choice.reasoning_pieces)
             yield from self.frame("response.reasoning_text.done", {**at, "text": choice.reasoning})
         elif kind == "message":
             yield from self._added(index, {**item, "content": [], "status": "in_progress"})
@@ -541,10 +562,8 @@ class Stream:
             }
             at = {**at, "content_index": 0}
             yield from self.frame("response.content_part.added", {**at, "part": part})
-            for piece in choice.text_pieces:
-                yield from self.frame(
-                    "response.output_text.delta", {**at, "delta": piece, "logprobs": []}
-                )
+            text = {**at, "logprobs": []}
+            yield from self.deltas("response.output_text.delta", text, choice.text_pieces)
             yield from self.frame(
                 "response.output_text.done", {**at, "logprobs": [], "text": choice.text}
             )
@@ -554,11 +573,11 @@ class Stream:
         elif kind == "function_call":
             yield from self._added(index, {**item, "arguments": "", "status": "in_progress"})
             arguments = item["arguments"]
-            for start in range(0, len(arguments), ARGUMENT_FRAGMENT):
-                delta = arguments[start : start + ARGUMENT_FRAGMENT]
-                yield from self.frame(
-                    "response.function_call_arguments.delta", {**at, "delta": delta}
-                )
+            fragments = (
+                arguments[start : start + ARGUMENT_FRAGMENT]
+                for start in range(0, len(arguments), ARGUMENT_FRAGMENT)
+            )
+            yield from self.deltas("response.function_call_arguments.delta", at, fragments)
             yield from self.frame(
                 "response.function_call_arguments.done", {**at, "arguments": arguments}
             )

@@ -1,0 +1,41 @@
+"""Stream frames rendered once and filled per frame: the delta frames of a stream differ only
+in their text (and, in the Responses API, their number), so the rest of each frame is encoded
+once per stream, by the same encoder and from the same dict as before, and only the text is
+encoded per frame. The bytes are those the generic encoder writes (tests/test_stream_frames.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Stands for a value still to come; its encoding cannot come out of anything else a frame holds
+# (a NUL is always escaped, and never part of a template's fixed fields).
+SLOT = "\x00slot\x00"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A frame's text cut at its slots: `parts[0] value parts[1] value ... parts[-1]`."""
+
+    parts: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, rendered: str, encoded_slot: str, slots: int = 1) -> Template:
+        """`rendered`: the frame made with SLOT for each value to come, as `encoded_slot` in
+        the text; the values fill the slots in the order they appear in it."""
+        parts = tuple(part.encode() for part in rendered.split(encoded_slot))
+        if len(parts) != slots + 1:
+            raise ValueError(f"expected {slots} slots, found {len(parts) - 1}")
+        return cls(parts)
+
+    def fill(self, value: str) -> bytes:
+        """The frame with its one slot filled by `value` (already in its wire form)."""
+        head, tail = self.parts
+        return head + value.encode() + tail
+
+    def fill_all(self, *values: str) -> bytes:
+        """The frame with each slot filled, in order."""
+        out = [self.parts[0]]
+        for value, part in zip(values, self.parts[1:], strict=True):
+            out += (value.encode(), part)
+        return b"".join(out)
