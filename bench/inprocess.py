@@ -1,6 +1,6 @@
 """The emulator's own cost per call, without sockets: steadier than a loaded machine's HTTP figures.
 
-    python bench/inprocess.py [--calls 500] [--repeats 7]
+    python bench/inprocess.py [--calls 500] [--repeats 7] [--only NAME] [--profile [N]]
 
 Each call goes through the whole application as aiohttp serves it (routing, middlewares, the
 handler, the response object and its body) from a request built in memory, one after another;
@@ -8,6 +8,8 @@ the figure is the least CPU time per call over the repeats. A bare aiohttp handl
 fixed body is measured the same way, so the ratio is of what the emulator adds to aiohttp's
 own request handling. The network half of serving a request (parsing it off the socket,
 sending the answer) is the same work for both and is left out: bench/run.py has it.
+`--profile` runs each case's calls under cProfile instead and prints the N hottest functions by
+their own time (and by cumulative time): where a call's time goes, for the commit that removes it.
 To measure another version: PYTHONPATH=<its checkout> python bench/inprocess.py (from there).
 """
 
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
+import pstats
 import time
 from typing import Any
 
@@ -95,7 +99,9 @@ async def _call(
         raise RuntimeError(f"{message.path}: {response.status}")
 
 
-async def measure(calls: int, repeats: int) -> dict[str, float]:
+async def measure(
+    calls: int, repeats: int, only: str | None = None, profile: int = 0
+) -> dict[str, float]:
     emulator = build_app(Config(clock="2026-05-01T00:00:00Z"))
     bare = web.Application()
     bare.router.add_post("/bare", _bare)
@@ -108,6 +114,8 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
     reading = _Reading()
     figures = {}
     for name, (path, body, key) in CASES.items():
+        if only is not None and only not in name:
+            continue
         app = bare if path == "/bare" else emulator
         raw = json.dumps(body).encode()
         fields = {
@@ -126,6 +134,9 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
         args = (app, message, raw, template, reading, task)
         for _ in range(calls):  # warm up
             await _call(*args)
+        if profile:
+            await _profile(name, args, calls * repeats, profile)
+            continue
         best = float("inf")
         for _ in range(repeats):
             began = time.process_time()
@@ -136,16 +147,44 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
     return figures
 
 
+async def _profile(name: str, args: tuple[Any, ...], calls: int, top: int) -> None:
+    """`calls` calls of one case under cProfile, its `top` functions printed (µs a call)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        await _call(*args)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    print(f"\n## {name}: {calls} calls under cProfile")
+    for order in ("tottime", "cumtime"):
+        print(f"\nby {order} (µs a call: own, cumulative; calls a call)")
+        column = 2 if order == "tottime" else 3
+        rows = sorted(stats.stats.items(), key=lambda item: -item[1][column])  # type: ignore[attr-defined]
+        for (filename, line, function), (_, ncalls, own, cumulative, _) in rows[:top]:
+            where = filename.split("site-packages/")[-1].split("wt-perf/")[-1]
+            print(
+                f"{own / calls * 1e6:8.2f} {cumulative / calls * 1e6:8.2f} "
+                f"{ncalls / calls:5.1f}  {where}:{line}({function})"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--only", help="only the cases whose name contains this")
+    parser.add_argument(
+        "--profile", type=int, nargs="?", const=30, default=0, help="profile; print N functions"
+    )
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.calls, args.repeats))
-    bare = figures["bare aiohttp JSON"]
+    figures = asyncio.run(measure(args.calls, args.repeats, args.only, args.profile))
+    if args.profile:
+        return
+    bare = figures.get("bare aiohttp JSON")
     print("| case | CPU us per call, in process | vs bare |\n|---|---|---|")
     for name, seconds in figures.items():
-        print(f"| {name} | {seconds * 1e6:.1f} | {seconds / bare:.2f} |")
+        ratio = f"{seconds / bare:.2f}" if bare else "-"
+        print(f"| {name} | {seconds * 1e6:.1f} | {ratio} |")
 
 
 if __name__ == "__main__":
