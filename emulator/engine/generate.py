@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import random
 import re
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from emulator.engine.types import (
     ToolSpec,
     Usage,
 )
-from emulator.seeds import Seeds
+from emulator.seeds import Seeds, randint
 
 if TYPE_CHECKING:
     from faker import Faker
@@ -110,10 +111,12 @@ class Writer:
         sizes: list[int] = []
         total = 0
         while total < words:
-            size = rng.randint(6, 14)
+            size = randint(rng, 6, 14)
             sizes.append(size)
             total += size
-        picked = rng.choices(vocabulary, k=total)  # one draw for the whole text
+        # rng.choices(vocabulary, k=total), drawn as it draws (one random() a word), inline
+        draw, count = rng.random, float(len(vocabulary))
+        picked = [vocabulary[math.floor(draw() * count)] for _ in range(total)]
         sentences: list[str] = []
         start = 0
         for size in sizes:
@@ -200,7 +203,7 @@ class Engine:
             budget = request.thinking_budget or request.model.max_thinking_budget
             if request.max_tokens_cover_thinking:
                 budget = min(budget, answer_cap)
-            reasoning, _ = _cut(self.writer.prose(locale, rng, rng.randint(20, 70)), budget)
+            reasoning, _ = _cut(self.writer.prose(locale, rng, randint(rng, 20, 70)), budget)
             if request.max_tokens_cover_thinking:
                 answer_cap -= tokens.count(reasoning)
 
@@ -254,7 +257,7 @@ class Engine:
             fake = self.writer.faker(locale, rng.getrandbits(64))
             faker = SchemaFaker(schema, rng, fake, _json_budget(request))
             return json.dumps(faker.instance(), ensure_ascii=False), faker.exhausted
-        words = rng.randint(12, 48) + min(150, input_tokens // 200)
+        words = randint(rng, 12, 48) + min(150, input_tokens // 200)
         return self.writer.prose(locale, rng, words), False
 
     def _tool_call(
