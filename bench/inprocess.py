@@ -1,6 +1,6 @@
 """The emulator's own cost per call, without sockets: steadier than a loaded machine's HTTP figures.
 
-    python bench/inprocess.py [--calls 500] [--repeats 7] [--only NAME] [--profile [N]]
+    python bench/inprocess.py [--calls N] [--repeats N] [--only NAME] [--profile [N]] [--real-clock]
 
 Each call goes through the whole application as aiohttp serves it (routing, middlewares, the
 handler, the response object and its body) from a request built in memory, one after another;
@@ -8,6 +8,8 @@ the figure is the least CPU time per call over the repeats. A bare aiohttp handl
 fixed body is measured the same way, so the ratio is of what the emulator adds to aiohttp's
 own request handling. The network half of serving a request (parsing it off the socket,
 sending the answer) is the same work for both and is left out: bench/run.py has it.
+The emulator's clock is frozen (as the pinned-bytes tests freeze it); `--real-clock` serves on
+the real clock, as bench/run.py's server does (every clock read is then a new instant).
 `--profile` runs each case's calls under cProfile instead and prints the N hottest functions by
 their own time (and by cumulative time): where a call's time goes, for the commit that removes it.
 To measure another version: PYTHONPATH=<its checkout> python bench/inprocess.py (from there).
@@ -100,9 +102,9 @@ async def _call(
 
 
 async def measure(
-    calls: int, repeats: int, only: str | None = None, profile: int = 0
+    calls: int, repeats: int, only: str | None = None, profile: int = 0, real_clock: bool = False
 ) -> dict[str, float]:
-    emulator = build_app(Config(clock="2026-05-01T00:00:00Z"))
+    emulator = build_app(Config(clock=None if real_clock else "2026-05-01T00:00:00Z"))
     bare = web.Application()
     bare.router.add_post("/bare", _bare)
     for app in (emulator, bare):
@@ -176,8 +178,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=int, nargs="?", const=30, default=0, help="profile; print N functions"
     )
+    parser.add_argument("--real-clock", action="store_true", help="serve on the real clock")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.calls, args.repeats, args.only, args.profile))
+    figures = asyncio.run(
+        measure(args.calls, args.repeats, args.only, args.profile, args.real_clock)
+    )
     if args.profile:
         return
     bare = figures.get("bare aiohttp JSON")
