@@ -24,6 +24,9 @@ from emulator.protocols.meta import ResponseMeta
 
 ARGUMENT_FRAGMENT = 16
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+# The sampling parameters only checked for their range (the fake model does not sample).
+_SAMPLING = frozenset(("temperature", "top_p", "top_k"))
+AUTO = ToolChoice("auto")  # shared (frozen)
 
 
 # ---- parsing ------------------------------------------------------------------------------
@@ -37,9 +40,10 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
     messages = (*_system(body.get("system")), *_messages(body.get("messages")))
     tools = _tools(body.get("tools"))
     tool_choice = _tool_choice(body.get("tool_choice"), tools)
-    fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
-    fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
-    fields.integer(body, "top_k")
+    if not _SAMPLING.isdisjoint(body):  # checked only when named (absent passes), in order
+        fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
+        fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
+        fields.integer(body, "top_k")
     thinking, budget = _thinking(body.get("thinking"), model)
     return ChatRequest(
         protocol="anthropic",
@@ -150,7 +154,7 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
 
 def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
     if raw is None:
-        return ToolChoice("auto")
+        return AUTO
     kind = raw.get("type") if isinstance(raw, dict) else None
     if kind in ("auto", "none"):
         return ToolChoice(kind)
