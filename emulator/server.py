@@ -50,7 +50,16 @@ from emulator.streaming import (
     no_answer,
     sse_response,
 )
-from emulator.web import ARRIVED, BODY, CALLER, ENTRY, REQUEST_ID, SITE, json_response
+from emulator.web import (
+    ARRIVED,
+    BODY,
+    CALLER,
+    ENTRY,
+    REQUEST_ID,
+    SITE,
+    json_response,
+    rendered_response,
+)
 
 log = logging.getLogger("emulator")
 
@@ -261,7 +270,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if chat.stream:
         frames = openai_chat.stream_frames(chat, result, meta)
         return await sse_response(request, frames, openai_chat.stream_error_frame)
-    return json_response(request, openai_chat.completion_body(chat, result, meta))
+    return rendered_response(request, openai_chat.completion_json(chat, result, meta))
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:
@@ -282,7 +291,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if chat.stream:
         frames = anthropic_messages.stream_frames(result, meta)
         return await sse_response(request, frames, anthropic_messages.stream_error_frame)
-    return json_response(request, anthropic_messages.message_body(result, meta))
+    return rendered_response(request, anthropic_messages.message_json(result, meta))
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:

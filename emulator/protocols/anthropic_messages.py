@@ -20,6 +20,7 @@ from emulator.engine.types import (
 from emulator.errors import ApiError, invalid
 from emulator.protocols import fields
 from emulator.protocols.fields import compact
+from emulator.protocols.fields import string as _string
 from emulator.protocols.meta import ResponseMeta
 
 ARGUMENT_FRAGMENT = 16
@@ -240,6 +241,28 @@ def message_body(result: ChatResult, meta: ResponseMeta) -> dict[str, Any]:
         "stop_sequence": stop_sequence,
         "usage": usage_body(result.usage),
     }
+
+
+def message_json(result: ChatResult, meta: ResponseMeta) -> str:
+    """compact(message_body(...)), the same text: the usual answer (one text block, no
+    thinking, no tool use, no stop sequence) is written straight into its frame
+    (tests/test_rendering.py holds the two equal)."""
+    choice = result.choices[0]
+    plain = not choice.reasoning and not choice.tool_calls and choice.stop_sequence is None
+    if choice.text and plain:
+        usage = result.usage
+        fresh = usage.input_tokens - usage.cached_tokens - usage.cache_creation_tokens
+        return (
+            f'{{"id":{_string("msg_" + meta.request_id)},"type":"message",'
+            f'"role":"assistant","model":{_string(meta.model)},'
+            f'"content":[{{"type":"text","text":{_string(choice.text)}}}],'
+            f'"stop_reason":{_string(_STOP_REASONS[choice.finish_reason])},'
+            f'"stop_sequence":null,"usage":{{"input_tokens":{fresh:d},'
+            f'"output_tokens":{usage.output_tokens:d},'
+            f'"cache_creation_input_tokens":{usage.cache_creation_tokens:d},'
+            f'"cache_read_input_tokens":{usage.cached_tokens:d}}}}}'
+        )
+    return compact(message_body(result, meta))
 
 
 def _frame(event: str, data: dict[str, Any]) -> bytes:

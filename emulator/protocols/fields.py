@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from emulator.errors import ApiError, invalid, out_of_range
@@ -200,3 +201,8 @@ _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 def compact(value: Any) -> str:
     """JSON as the service writes it: no spaces, UTF-8 kept as is."""
     return _COMPACT.encode(value)
+
+
+# A str as compact() writes it (the function its encoder calls for every string): for answers
+# written straight into a fixed frame (openai_chat.completion_json, ...), byte for byte the same.
+string: Callable[[str], str] = json.encoder.encode_basestring

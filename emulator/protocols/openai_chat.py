@@ -22,6 +22,7 @@ from emulator.engine.types import (
 from emulator.errors import ApiError, invalid
 from emulator.protocols import fields
 from emulator.protocols.fields import compact
+from emulator.protocols.fields import string as _string
 from emulator.protocols.meta import ResponseMeta
 
 ARGUMENT_FRAGMENT = 16  # characters of tool-call arguments per streamed fragment
@@ -289,6 +290,27 @@ def completion_body(request: ChatRequest, result: ChatResult, meta: ResponseMeta
         "system_fingerprint": None,
         "id": f"chatcmpl-{meta.request_id}",
     }
+
+
+def completion_json(request: ChatRequest, result: ChatResult, meta: ResponseMeta) -> str:
+    """compact(completion_body(...)), the same text: the usual answer (one choice of text, no
+    thinking, no tool calls, no explicit cache) is written straight into its frame, without
+    building the dict and walking it (tests/test_rendering.py holds the two equal)."""
+    usage = result.usage
+    if len(result.choices) == 1 and not request.thinking and not usage.cache_explicit:
+        choice = result.choices[0]
+        if not choice.tool_calls:
+            return (
+                f'{{"model":{_string(meta.model)},"usage":{{"prompt_tokens":{usage.input_tokens:d},'
+                f'"completion_tokens":{usage.output_tokens:d},'
+                f'"total_tokens":{usage.total_tokens:d},'
+                f'"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens:d}}}}},'
+                f'"choices":[{{"message":{{"content":{_string(choice.text)},"role":"assistant"}},'
+                f'"finish_reason":{_string(choice.finish_reason)},"index":0,"logprobs":null}}],'
+                f'"object":"chat.completion","created":{meta.created:d},'
+                f'"system_fingerprint":null,"id":{_string("chatcmpl-" + meta.request_id)}}}'
+            )
+    return compact(completion_body(request, result, meta))
 
 
 def _chunk(choices: list[dict[str, Any]], meta: ResponseMeta, usage: Any = None) -> bytes:

@@ -1,0 +1,54 @@
+"""The answers written straight into their fixed frames (the usual shapes, for speed) are the
+same text as the general rendering, byte for byte, whatever the answer holds."""
+
+from __future__ import annotations
+
+import itertools
+
+from emulator.catalog import base_catalog
+from emulator.engine.types import ChatRequest, ChatResult, Completion, ToolCall, Usage
+from emulator.protocols import anthropic_messages, openai_chat
+from emulator.protocols.fields import compact
+from emulator.protocols.meta import ResponseMeta
+
+MODEL = base_catalog().text_models["qwen3.6-plus"]
+# Text a JSON encoder must escape, or must not: quotes, backslashes, controls, the line
+# separators JavaScript minds, accents, CJK, an emoji, and nothing at all.
+TEXTS = ("", "Plain words.", 'a "quote" \\ back\nslash\t\x00\x1f', "\u2028\u2029 é 中文 😀")
+CALLS = ((), (ToolCall("call_1", "read_file", '{"path":"a \\"b\\""}'),))
+USAGES = (
+    Usage(input_tokens=20, output_tokens=44),
+    Usage(70_000, 3, reasoning_tokens=2, cached_tokens=512, cache_creation_tokens=7),
+    Usage(1500, 9, cached_tokens=1024, cache_creation_tokens=300, cache_explicit=True),
+)
+META = (ResponseMeta("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab", 1_777_593_600, "qwen3.6-plus"),)
+
+
+def _results() -> list[ChatResult]:
+    results = []
+    for text, reasoning, calls, finish, stop, usage in itertools.product(
+        TEXTS,
+        ("", "Thought \u00fcber it."),
+        CALLS,
+        ("stop", "length", "tool_calls"),
+        (None, "END"),
+        USAGES,
+    ):
+        choice = Completion(text, reasoning, calls, finish, stop_sequence=stop, signature="sig")  # type: ignore[arg-type]
+        results.append(ChatResult((choice,), usage))
+        results.append(ChatResult((choice, Completion("second", "", (), "stop")), usage))
+    return results
+
+
+def test_openai_completion_json_is_the_compact_body() -> None:
+    for result, thinking, meta in itertools.product(_results(), (False, True), META):
+        request = ChatRequest("openai", MODEL, (), n=len(result.choices), thinking=thinking)
+        expected = compact(openai_chat.completion_body(request, result, meta))
+        assert openai_chat.completion_json(request, result, meta) == expected
+
+
+def test_anthropic_message_json_is_the_compact_body() -> None:
+    for result, meta in itertools.product(_results(), META):
+        result = ChatResult(result.choices[:1], result.usage)  # one choice: Anthropic's
+        expected = compact(anthropic_messages.message_body(result, meta))
+        assert anthropic_messages.message_json(result, meta) == expected
