@@ -124,7 +124,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     enabled = tuple(kind for kind in parsed.builtins if kind in model.builtin_tools)
     digest = runtime.engine.conversation_digest(chat)
     runs = builtin_tools.run(enabled, chat.messages, digest, runtime.engine.writer)
-    result = complete(request, chat, runs)
+    result = complete(request, chat, runs, digest)  # (the digest is the engine's: not twice)
     meta = response_meta(request, model)
     rendered = openai_responses.output_items(result, runs, meta.request_id)
     usage = openai_responses.usage_body(result.usage, runs)

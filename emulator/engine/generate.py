@@ -152,12 +152,18 @@ class Engine:
         )
 
     def complete(
-        self, request: ChatRequest, input_tokens: int | None = None, cache: CacheUse | None = None
+        self,
+        request: ChatRequest,
+        input_tokens: int | None = None,
+        cache: CacheUse | None = None,
+        digest: bytes | None = None,
     ) -> ChatResult:
-        """The answer; `input_tokens` saves a recount when the caller already has it; `cache`
-        is what the context cache did for this prompt (None: the cache is off). The answer
-        itself never depends on the cache, only the usage does."""
-        digest = self.conversation_digest(request)
+        """The answer; `input_tokens` saves a recount when the caller already has it, `digest`
+        (the request's conversation_digest) a second digest; `cache` is what the context cache
+        did for this prompt (None: the cache is off). The answer itself never depends on the
+        cache, only the usage does."""
+        if digest is None:
+            digest = self.conversation_digest(request)
         if input_tokens is None:
             input_tokens = tokens.prompt_tokens(request.messages, request.tools)
         locale = _locale(request.messages)
@@ -167,11 +173,17 @@ class Engine:
         return _result(choices, input_tokens, cache)
 
     def scripted(
-        self, request: ChatRequest, script: Script, input_tokens: int, cache: CacheUse | None
+        self,
+        request: ChatRequest,
+        script: Script,
+        input_tokens: int,
+        cache: CacheUse | None,
+        digest: bytes | None = None,
     ) -> ChatResult:
         """A scenario's scripted answer, shaped and counted like a generated one: the text is
         cut at `max_tokens`, tool calls get ids, usage counts what is said."""
-        digest = self.conversation_digest(request)
+        if digest is None:
+            digest = self.conversation_digest(request)
         choices = []
         for index in range(request.n):
             calls = tuple(
