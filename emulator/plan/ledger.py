@@ -97,6 +97,8 @@ class Charge:
     @property
     def charged(self) -> int:
         """What was actually taken: the cost, or less when the balance ran out under it."""
+        if not self.from_packs:  # the usual charge: all of it from the seat
+            return self.from_seat
         return self.from_seat + sum(amount for _, amount in self.from_packs)
 
 
@@ -113,6 +115,7 @@ class Ledger:
     # (day index, member, model) -> micro-Credits: the usage analysis over 1 / 7 / 30 days
     usage: dict[tuple[int, str, str], int] = field(default_factory=lambda: defaultdict(int))
     # (start, from, until, index): the subscription month `index` of `start` spans [from, until)
+    _end_memo: tuple[float, int, float] = field(default=(math.nan, 0, 0.0), repr=False)
     _cycle_memo: tuple[float, float, float, int] = field(
         default=(math.nan, 0.0, 0.0, 0), repr=False
     )
@@ -124,7 +127,12 @@ class Ledger:
         return add_months(self.start, self.term_months)
 
     def expired(self) -> bool:
-        return self.clock.now() >= self.end
+        # (the end, remembered with the start and term it is of: every request asks)
+        start, months, end = self._end_memo
+        if start != self.start or months != self.term_months:
+            end = self.end
+            self._end_memo = (self.start, self.term_months, end)
+        return self.clock.now() >= end
 
     def cycle(self) -> int:
         """The current subscription month, from 0. Remembered with the span of time it covers:
@@ -164,7 +172,10 @@ class Ledger:
 
     def seat_of(self, key: str) -> Seat | None:
         """The assigned seat holding `key`, if any (no validity checks)."""
-        return next((s for s in self.seats.values() if s.key == key and s.member), None)
+        for seat in self.seats.values():
+            if seat.key == key and seat.member:
+                return seat
+        return None
 
     def authenticate(self, key: str) -> Seat:
         """The seat a live key belongs to; the FAQ's 401 for unknown keys and expired plans."""
