@@ -1,12 +1,15 @@
 """The answers written straight into their fixed frames (the usual shapes, for speed) are the
-same text as the general rendering, byte for byte, whatever the answer holds."""
+same text as the general rendering, and the shared encoders the same text as json.dumps, byte
+for byte, whatever the value holds."""
 
 from __future__ import annotations
 
 import itertools
+import json
 
 from emulator.catalog import base_catalog
 from emulator.engine.types import ChatRequest, ChatResult, Completion, ToolCall, Usage
+from emulator.json_text import encoder
 from emulator.protocols import anthropic_messages, openai_chat
 from emulator.protocols.fields import compact
 from emulator.protocols.meta import ResponseMeta
@@ -52,3 +55,26 @@ def test_anthropic_message_json_is_the_compact_body() -> None:
         result = ChatResult(result.choices[:1], result.usage)  # one choice: Anthropic's
         expected = compact(anthropic_messages.message_body(result, meta))
         assert anthropic_messages.message_json(result, meta) == expected
+
+
+# Values of every JSON kind, and what json.dumps makes of Python's corner cases: floats
+# (repr, NaN and infinities allowed), huge integers, booleans, None, nesting, keys to sort.
+VALUES = (
+    {"b": [1, 2.5, -0.0, 1e300, 1 / 3, float("nan"), float("inf"), -float("inf")], "a": None},
+    [True, False, None, 10**40, -7, "", "é 中 😀 \u2028", {"z": {"y": [[]]}, "x": {}}],
+    'a lone string with "quotes" and \\ and \n',
+    12345678901234567890,
+    [{"nested": [{"deep": [{"deeper": "text"}]}]}],
+)
+
+
+def test_the_shared_encoders_write_what_json_dumps_writes() -> None:
+    for options in (
+        {"ensure_ascii": False},
+        {"ensure_ascii": False, "separators": (",", ":")},
+        {"ensure_ascii": False, "separators": (",", ":"), "sort_keys": True},
+        {},
+    ):
+        encode = encoder(**options)
+        for value in VALUES:
+            assert encode(value) == json.dumps(value, **options)  # type: ignore[arg-type]

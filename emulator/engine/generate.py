@@ -34,6 +34,7 @@ from emulator.engine.types import (
     ToolSpec,
     Usage,
 )
+from emulator.json_text import encoder
 from emulator.seeds import Seeds, randint
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ _FINAL_ANSWER_KEYS = frozenset(n.replace("_", "") for n in FINAL_ANSWER_TOOLS)
 # speaking, so a tool they mention is not a tool the user named.
 _REMINDERS = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
 # json.dumps(..., ensure_ascii=False), built once: a conversation's digest hashes its output.
-_TRANSCRIPT = json.JSONEncoder(ensure_ascii=False)
+_TRANSCRIPT = encoder(ensure_ascii=False)
 
 
 class Writer:
@@ -147,7 +148,7 @@ class Engine:
         return self.seeds.digest(
             "chat",
             request.model.id,
-            _TRANSCRIPT.encode([transcript, tools]),
+            _TRANSCRIPT([transcript, tools]),
             request.seed,
         )
 

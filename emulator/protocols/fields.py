@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
 from typing import Any
 
 from emulator.errors import ApiError, invalid, out_of_range
+from emulator.json_text import encoder
 
 SEED_MAX = 2**31 - 1
 # A body that may hold a lone UTF-16 surrogate: a \uD800-\uDFFF escape, or one encoded in UTF-8.
@@ -195,14 +195,9 @@ def has_cache_marker(content: Any) -> bool:
 
 
 # One encoder for every answer: json.dumps with these arguments would build a new one per call.
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT = encoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def compact(value: Any) -> str:
     """JSON as the service writes it: no spaces, UTF-8 kept as is."""
-    return _COMPACT.encode(value)
-
-
-# A str as compact() writes it (the function its encoder calls for every string): for answers
-# written straight into a fixed frame (openai_chat.completion_json, ...), byte for byte the same.
-string: Callable[[str], str] = json.encoder.encode_basestring
+    return _COMPACT(value)

@@ -20,9 +20,9 @@ from emulator.engine.types import (
     Usage,
 )
 from emulator.errors import ApiError, invalid
+from emulator.json_text import string as _string
 from emulator.protocols import fields
 from emulator.protocols.fields import compact
-from emulator.protocols.fields import string as _string
 from emulator.protocols.meta import ResponseMeta
 
 ARGUMENT_FRAGMENT = 16  # characters of tool-call arguments per streamed fragment

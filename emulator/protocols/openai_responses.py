@@ -27,6 +27,7 @@ from emulator.engine.types import (
     Usage,
 )
 from emulator.errors import ApiError
+from emulator.json_text import encoder
 from emulator.protocols import fields
 from emulator.protocols.meta import ResponseMeta
 
@@ -441,7 +442,11 @@ def response_body(
 
 def dumps(value: Any) -> str:
     """JSON as the service writes it here: compact, keys sorted."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return _SORTED(value)
+
+
+# json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True), made once
+_SORTED = encoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
