@@ -78,3 +78,35 @@ def test_the_shared_encoders_write_what_json_dumps_writes() -> None:
         encode = encoder(**options)
         for value in VALUES:
             assert encode(value) == json.dumps(value, **options)  # type: ignore[arg-type]
+
+
+def test_request_bodies_parse_as_json_loads_parses_them() -> None:
+    from emulator.errors import ApiError
+    from emulator.protocols.fields import parse_object
+
+    bodies = (
+        b'{"model":"m","messages":[{"role":"user","content":"hi"}]}',
+        '{"t": "é 中 😀", "n": 1.5e3, "x": [true, null]}'.encode(),
+        b'{"a": "\\ud83d\\ude00", "b": "\\u00e9"}',
+        b'{"a":1} ',
+        b"\xef\xbb\xbf{}",  # a UTF-8 byte order mark
+        '{"a": 1}'.encode("utf-16"),
+        '{"a": 1}'.encode("utf-16-le"),
+        b"{",
+        b"{}",
+        b'{"a":1}x',
+        b'{"a":"\xff"}',
+        b"[1]",
+        b" {}",
+    )
+    for raw in bodies:
+        try:
+            loaded = json.loads(raw)
+            expected = loaded if isinstance(loaded, dict) else "refused"
+        except ValueError:
+            expected = "refused"
+        try:
+            parsed: object = parse_object(raw)
+        except ApiError:
+            parsed = "refused"
+        assert parsed == expected, raw
