@@ -168,9 +168,15 @@ class Engine:
         if input_tokens is None:
             input_tokens = tokens.prompt_tokens(request.messages, request.tools)
         locale = _locale(request.messages)
-        choices = tuple(
-            self._choice(request, digest, index, locale, input_tokens) for index in range(request.n)
-        )
+        if request.n == 1:  # the usual request: one choice, without a generator for it
+            choices: tuple[Completion, ...] = (
+                self._choice(request, digest, 0, locale, input_tokens),
+            )
+        else:
+            choices = tuple(
+                self._choice(request, digest, index, locale, input_tokens)
+                for index in range(request.n)
+            )
         return _result(choices, input_tokens, cache)
 
     def scripted(
@@ -220,7 +226,8 @@ class Engine:
             if request.max_tokens_cover_thinking:
                 answer_cap -= tokens.count(reasoning)
 
-        tool = _pick_tool(request, rng, self.tool_calls)
+        # (with no tools offered there is none to pick, and picking draws nothing)
+        tool = _pick_tool(request, rng, self.tool_calls) if request.tools else None
         if tool is not None and answer_cap > 0:
             call, cut = self._tool_call(request, tool, digest, index, rng, answer_cap)
             signature = self._sig(digest) if reasoning else ""
@@ -249,15 +256,8 @@ class Engine:
         text, truncated = _cut(text, max(answer_cap, 0))
         if truncated:
             finish, stop_sequence = "length", None
-        return Completion(
-            text,
-            reasoning,
-            (),
-            finish,
-            stop_sequence=stop_sequence,
-            signature=self._sig(digest) if reasoning else "",
-            piece_seed=piece_seed,
-        )
+        signature = self._sig(digest) if reasoning else ""
+        return Completion(text, reasoning, (), finish, stop_sequence, signature, piece_seed)
 
     def _answer_text(
         self, request: ChatRequest, rng: random.Random, locale: str, input_tokens: int
