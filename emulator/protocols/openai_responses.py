@@ -88,8 +88,10 @@ def parse(
     instructions = body.get("instructions")
     system = (Message("system", instructions),) if isinstance(instructions, str) else ()
     max_output = _max_output_tokens(body.get("max_output_tokens"))
-    _between(body, "temperature", "[0,2)", lambda v: 0 <= v < 2)
-    _between(body, "top_p", "(0,1]", lambda v: 0 < v <= 1)
+    if "temperature" in body:  # (absent passes: checked only when named)
+        _between(body, "temperature", "[0,2)", lambda v: 0 <= v < 2)
+    if "top_p" in body:
+        _between(body, "top_p", "(0,1]", lambda v: 0 < v <= 1)
     store = body.get("store", True)
     if not isinstance(store, bool):
         raise invalid(f"Invalid 'store': {_shown(store)}. Must be a boolean.")
