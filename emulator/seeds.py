@@ -49,8 +49,8 @@ class Seeds:
 
     def uuid(self, *parts: object) -> str:
         """A UUID-shaped id (8-4-4-4-12 hex, not RFC-4122 versioned, like DashScope's)."""
-        h = self.hex(32, "uuid", *parts)
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        h = self.digest("uuid", *parts).hex()  # self.hex(32, ...): one digest has 64 digits
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 def randint(rng: random.Random, low: int, high: int) -> int:

@@ -371,7 +371,11 @@ def _cut(text: str, cap: int) -> tuple[str, bool]:
 
 
 def _locale(messages: tuple[Message, ...]) -> str:
-    last = next((m.text for m in reversed(messages) if m.role == "user" and m.text), "")
+    last = ""
+    for message in reversed(messages):  # the last user message that says something
+        if message.role == "user" and message.text:
+            last = message.text
+            break
     if last.isascii():
         return "en_US"
     visible = [c for c in last if not c.isspace()]
