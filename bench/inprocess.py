@@ -12,6 +12,10 @@ The emulator's clock is frozen (as the pinned-bytes tests freeze it); `--real-cl
 the real clock, as bench/run.py's server does (every clock read is then a new instant).
 `--profile` runs each case's calls under cProfile instead and prints the N hottest functions by
 their own time (and by cumulative time): where a call's time goes, for the commit that removes it.
+Instructions per call, the figure that does not move with the machine's load: run a case
+under `valgrind --tool=callgrind --callgrind-out-file=/dev/null` with `--repeats 0` (the
+warm-up calls only) and `--calls 100`, then `--calls 300`; the difference of the two totals
+("Collected") over 200 is one call's.
 To measure another version: PYTHONPATH=<its checkout> python bench/inprocess.py (from there).
 """
 
@@ -183,7 +187,7 @@ def main() -> None:
     figures = asyncio.run(
         measure(args.calls, args.repeats, args.only, args.profile, args.real_clock)
     )
-    if args.profile:
+    if args.profile or not args.repeats:  # (--repeats 0: the warm-up calls only)
         return
     bare = figures.get("bare aiohttp JSON")
     print("| case | CPU us per call, in process | vs bare |\n|---|---|---|")
