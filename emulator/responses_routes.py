@@ -41,6 +41,14 @@ def _json(request: web.Request, body: Any, status: int = 200) -> web.Response:
     )
 
 
+def _response_json(request: web.Request, final: dict[str, Any]) -> web.Response:
+    """A response object's answer (its usual shape written without the encoder's walk)."""
+    return web.Response(
+        body=openai_responses.response_json(final).encode(),
+        headers=headers(request, "application/json"),
+    )
+
+
 def refusal(request: web.Request, error: ApiError) -> web.Response:
     """A refused call in the flat body (the gateway's own refusals keep theirs)."""
     request[ENTRY].error = error.kind.name
@@ -138,7 +146,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         return await sse_response(
             request, frames, lambda error, _: stream.failed(error, parsed, meta)
         )
-    return _json(request, final)
+    return _response_json(request, final)
 
 
 def _keep(request: web.Request, final: dict[str, Any], conversation: tuple[Message, ...]) -> None:

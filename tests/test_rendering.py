@@ -110,3 +110,39 @@ def test_request_bodies_parse_as_json_loads_parses_them() -> None:
         except ApiError:
             parsed = "refused"
         assert parsed == expected, raw
+
+
+def test_responses_response_json_is_the_sorted_dumps() -> None:
+    from emulator.engine.builtin_tools import ToolRun
+    from emulator.protocols import openai_responses as responses
+
+    bodies: list[dict[str, object]] = [{"input": "Hi"}]
+    for name, value in (
+        ("instructions", 'Be brief \u00e9 "q"'),
+        ("metadata", {"b": "2", "a": "1"}),
+        ("temperature", 0.7),
+        ("temperature", 1),
+        ("top_p", 0.25),
+        ("max_output_tokens", 64),
+        ("store", False),
+        ("parallel_tool_calls", True),
+        ("reasoning", {"effort": "none"}),
+        ("text", {"format": {"type": "text"}}),
+        ("tool_choice", "none"),
+        ("tools", [{"type": "function", "name": "f", "parameters": {"type": "object"}}]),
+    ):
+        bodies.append({"input": "Hi", name: value})
+        bodies.append({"input": "Hi", "instructions": "Sys", name: value})
+    runs = ((), (ToolRun("web_search", "sea", ("https://a.example/",)),))
+    usages = (Usage(20, 44), Usage(9, 3, reasoning_tokens=1, cached_tokens=4))
+    usages += (Usage(1500, 9, cached_tokens=1024, cache_creation_tokens=7, cache_explicit=True),)
+    for body, text, reasoning, calls, finish, run, usage in itertools.product(
+        bodies, TEXTS, ("", "Why."), CALLS, ("stop", "length"), runs, usages
+    ):
+        parsed = responses.parse(body, MODEL)
+        choice = Completion(text, reasoning, calls, finish)  # type: ignore[arg-type]
+        result = ChatResult((choice,), usage)
+        rendered = responses.output_items(result, run, META[0].request_id)
+        spent = responses.usage_body(usage, run)
+        final = responses.response_body(parsed, META[0], rendered.items, rendered.status, spent)
+        assert responses.response_json(final) == responses.dumps(final)
