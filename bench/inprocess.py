@@ -1,6 +1,7 @@
 """The emulator's own cost per call, without sockets: steadier than a loaded machine's HTTP figures.
 
-    python bench/inprocess.py [--calls 500] [--repeats 7] [--tokenizer both|qwen|heuristic]
+    python bench/inprocess.py [--calls N] [--repeats N] [--only NAME] [--profile [N]] [--real-clock]
+                               [--tokenizer both|qwen|heuristic]
 
 Each call goes through the whole application as aiohttp serves it (routing, middlewares, the
 handler, the response object and its body) from a request built in memory, one after another;
@@ -8,6 +9,14 @@ the figure is the least CPU time per call over the repeats. A bare aiohttp handl
 fixed body is measured the same way, so the ratio is of what the emulator adds to aiohttp's
 own request handling. The network half of serving a request (parsing it off the socket,
 sending the answer) is the same work for both and is left out: bench/run.py has it.
+The emulator's clock is frozen (as the pinned-bytes tests freeze it); `--real-clock` serves on
+the real clock, as bench/run.py's server does (every clock read is then a new instant).
+`--profile` runs each case's calls under cProfile instead and prints the N hottest functions by
+their own time (and by cumulative time): where a call's time goes, for the commit that removes it.
+Instructions per call, the figure that does not move with the machine's load: run a case
+under `valgrind --tool=callgrind --callgrind-out-file=/dev/null` with `--repeats 0` (the
+warm-up calls only) and `--calls 100`, then `--calls 300`; the difference of the two totals
+("Collected") over 200 is one call's.
 To measure another version: PYTHONPATH=<its checkout> python bench/inprocess.py (from there).
 
 The token counter's share (issue 14): every case runs with Qwen's BPE vocabulary (the default)
@@ -22,8 +31,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import random
 import time
 from typing import Any
@@ -106,8 +117,10 @@ async def _call(
         raise RuntimeError(f"{message.path}: {response.status}")
 
 
-async def measure(calls: int, repeats: int) -> dict[str, float]:
-    emulator = build_app(Config(clock="2026-05-01T00:00:00Z"))
+async def measure(
+    calls: int, repeats: int, only: str | None = None, profile: int = 0, real_clock: bool = False
+) -> dict[str, float]:
+    emulator = build_app(Config(clock=None if real_clock else "2026-05-01T00:00:00Z"))
     bare = web.Application()
     bare.router.add_post("/bare", _bare)
     for app in (emulator, bare):
@@ -119,6 +132,8 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
     reading = _Reading()
     figures = {}
     for name, (path, body, key) in CASES.items():
+        if only is not None and only not in name:
+            continue
         app = bare if path == "/bare" else emulator
         raw = json.dumps(body).encode()
         fields = {
@@ -137,6 +152,9 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
         args = (app, message, raw, template, reading, task)
         for _ in range(calls):  # warm up
             await _call(*args)
+        if profile:
+            await _profile(name, args, calls * repeats, profile)
+            continue
         best = float("inf")
         for _ in range(repeats):
             began = time.process_time()
@@ -145,6 +163,27 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
             best = min(best, (time.process_time() - began) / calls)
         figures[name] = best
     return figures
+
+
+async def _profile(name: str, args: tuple[Any, ...], calls: int, top: int) -> None:
+    """`calls` calls of one case under cProfile, its `top` functions printed (µs a call)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        await _call(*args)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    print(f"\n## {name}: {calls} calls under cProfile")
+    for order in ("tottime", "cumtime"):
+        print(f"\nby {order} (µs a call: own, cumulative; calls a call)")
+        column = 2 if order == "tottime" else 3
+        rows = sorted(stats.stats.items(), key=lambda item: -item[1][column])  # type: ignore[attr-defined]
+        for (filename, line, function), (_, ncalls, own, cumulative, _) in rows[:top]:
+            where = filename.split("site-packages/")[-1].removeprefix(os.getcwd() + "/")
+            print(
+                f"{own / calls * 1e6:8.2f} {cumulative / calls * 1e6:8.2f} "
+                f"{ncalls / calls:5.1f}  {where}:{line}({function})"
+            )
 
 
 def use_tokenizer(name: str) -> None:
@@ -242,22 +281,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--only", help="only the cases whose name contains this")
+    parser.add_argument(
+        "--profile", type=int, nargs="?", const=30, default=0, help="profile; print N functions"
+    )
+    parser.add_argument("--real-clock", action="store_true", help="serve on the real clock")
     parser.add_argument("--tokenizer", choices=["both", "qwen", "heuristic"], default="both")
     args = parser.parse_args()
     names = ["qwen", "heuristic"] if args.tokenizer == "both" else [args.tokenizer]
+    if args.profile or not args.repeats:  # one counter: a profile, or the warm-up calls only
+        names = names[:1]
     runs, counts = {}, {}
     for name in names:
         use_tokenizer(name)
-        runs[name] = asyncio.run(measure(args.calls, args.repeats))
-        counts[name] = counting(args.repeats)
+        runs[name] = asyncio.run(
+            measure(args.calls, args.repeats, args.only, args.profile, args.real_clock)
+        )
+        if not (args.profile or not args.repeats or args.only):
+            counts[name] = counting(args.repeats)
+    if args.profile or not args.repeats:  # (--repeats 0: the warm-up calls only)
+        return
     print("| case | " + " | ".join(f"CPU us per call ({n}) | vs bare" for n in names) + " |")
     print("|---|" + "---|---|" * len(names))
     for case in runs[names[0]]:
         cells = []
         for name in names:
-            seconds, bare = runs[name][case], runs[name]["bare aiohttp JSON"]
-            cells.append(f"{seconds * 1e6:.1f} | {seconds / bare:.2f}")
+            seconds, bare = runs[name][case], runs[name].get("bare aiohttp JSON")
+            ratio = f"{seconds / bare:.2f}" if bare else "-"
+            cells.append(f"{seconds * 1e6:.1f} | {ratio}")
         print(f"| {case} | " + " | ".join(cells) + " |")
+    if not counts:
+        return
     print("\n| counting alone | " + " | ".join(f"CPU us ({n})" for n in names) + " |")
     print("|---|" + "---|" * len(names))
     for case in counts[names[0]]:

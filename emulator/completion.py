@@ -30,10 +30,15 @@ def text_model(runtime: Runtime, body: dict[str, Any], protocol: Protocol) -> Te
     return model
 
 
-def complete(request: web.Request, chat: ChatRequest, runs: tuple[ToolRun, ...] = ()) -> ChatResult:
+def complete(
+    request: web.Request,
+    chat: ChatRequest,
+    runs: tuple[ToolRun, ...] = (),
+    digest: bytes | None = None,
+) -> ChatResult:
     """Check the input, admit the call, answer it and charge it, journaling each step. `runs`
     are the built-in tool calls the service made for it: what they returned is input to the
-    model, and each call is charged."""
+    model, and each call is charged. `digest`: the conversation's, when the caller has it."""
     runtime = request.app[RUNTIME]
     entry = request[ENTRY]
     entry.model, entry.stream = chat.model.id, chat.stream
@@ -58,9 +63,9 @@ def complete(request: web.Request, chat: ChatRequest, runs: tuple[ToolRun, ...] 
             call=request[RULE_CALL],
             request_id=request[REQUEST_ID],
         )
-        result = runtime.engine.scripted(chat, script, input_tokens, cache)
+        result = runtime.engine.scripted(chat, script, input_tokens, cache, digest)
     else:
-        result = runtime.engine.complete(chat, input_tokens, cache)
+        result = runtime.engine.complete(chat, input_tokens, cache, digest)
     usage = result.usage
     entry.input_tokens, entry.cached_tokens = usage.input_tokens, usage.cached_tokens
     entry.output_tokens = usage.output_tokens

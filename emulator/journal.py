@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ def safe_text(value: str, limit: int = TEXT_LIMIT) -> str:
     return value if len(value) <= limit else value[:limit] + "…[truncated]"
 
 
+# Remembered: a server sees the same few keys again and again (bounded: any text may come in).
+@functools.lru_cache(maxsize=256)
 def mask(key: str | None) -> str | None:
     """A key as the console shows it after creation: `sk-sp-****` and the last four, which
     are left out of a key too short to hide enough of (never a whole key, whatever it is)."""
@@ -103,7 +106,8 @@ class Journal:
         entry.method, entry.path = safe_text(entry.method), safe_text(entry.path)
         for name in ("key", "member", "seat", "model", "error", "rule"):
             value = getattr(entry, name)
-            if value is not None:
+            # (safe_text changes only non-ASCII or long text: the usual value is neither)
+            if value is not None and (len(value) > TEXT_LIMIT or not value.isascii()):
                 setattr(entry, name, safe_text(value))
         self.entries.append(entry)
         self.recorded += 1

@@ -41,6 +41,14 @@ def _json(request: web.Request, body: Any, status: int = 200) -> web.Response:
     )
 
 
+def _response_json(request: web.Request, final: dict[str, Any]) -> web.Response:
+    """A response object's answer (its usual shape written without the encoder's walk)."""
+    return web.Response(
+        body=openai_responses.response_json(final).encode(),
+        headers=headers(request, "application/json"),
+    )
+
+
 def refusal(request: web.Request, error: ApiError) -> web.Response:
     """A refused call in the flat body (the gateway's own refusals keep theirs)."""
     request[ENTRY].error = error.kind.name
@@ -124,7 +132,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     enabled = tuple(kind for kind in parsed.builtins if kind in model.builtin_tools)
     digest = runtime.engine.conversation_digest(chat)
     runs = builtin_tools.run(enabled, chat.messages, digest, runtime.engine.writer)
-    result = complete(request, chat, runs)
+    result = complete(request, chat, runs, digest)  # (the digest is the engine's: not twice)
     meta = response_meta(request, model)
     rendered = openai_responses.output_items(result, runs, meta.request_id)
     usage = openai_responses.usage_body(result.usage, runs)
@@ -138,7 +146,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         return await sse_response(
             request, frames, lambda error, _: stream.failed(error, parsed, meta)
         )
-    return _json(request, final)
+    return _response_json(request, final)
 
 
 def _keep(request: web.Request, final: dict[str, Any], conversation: tuple[Message, ...]) -> None:

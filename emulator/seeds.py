@@ -49,8 +49,20 @@ class Seeds:
 
     def uuid(self, *parts: object) -> str:
         """A UUID-shaped id (8-4-4-4-12 hex, not RFC-4122 versioned, like DashScope's)."""
-        h = self.hex(32, "uuid", *parts)
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        h = self.digest("uuid", *parts).hex()  # self.hex(32, ...): one digest has 64 digits
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def randint(rng: random.Random, low: int, high: int) -> int:
+    """`rng.randint(low, high)`: the same number, drawn the same way (random.py's
+    `_randbelow_with_getrandbits`, unchanged from Python 3.10 to 3.13, and checked against
+    randint by tests/test_seeds.py), without randint's three Python frames on the hot path."""
+    width = high - low + 1
+    bits = width.bit_length()
+    drawn = rng.getrandbits(bits)
+    while drawn >= width:
+        drawn = rng.getrandbits(bits)
+    return low + drawn
 
 
 def plan_key(seeds: Seeds, *parts: object) -> str:

@@ -10,6 +10,7 @@ render it. Any ApiError is rendered in the envelope of the protocol that was cal
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
@@ -17,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.admin.api import add_admin_routes
+from emulator.admin.api import add_admin_routes, admin_guard, guarded
 from emulator.admin.health import describe
 from emulator.auth import presented_key
 from emulator.bodies import LIMITS, ClientGone, read_body
@@ -49,7 +50,16 @@ from emulator.streaming import (
     no_answer,
     sse_response,
 )
-from emulator.web import ARRIVED, BODY, CALLER, ENTRY, REQUEST_ID, SITE, json_response
+from emulator.web import (
+    ARRIVED,
+    BODY,
+    CALLER,
+    ENTRY,
+    REQUEST_ID,
+    SITE,
+    json_response,
+    rendered_response,
+)
 
 log = logging.getLogger("emulator")
 
@@ -84,13 +94,22 @@ def error_response(request: web.Request, error: ApiError, site: Site) -> web.Res
 
 
 @web.middleware
-async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def gateway(
+    request: web.Request, handler: Handler, *, guard_passed: bool = False
+) -> web.StreamResponse:
+    # The only middleware (each is a coroutine frame every request pays for): the admin API's
+    # guard comes first, then this again, its guard passed.
+    if not guard_passed and guarded(request.path):
+        return await admin_guard(
+            request, functools.partial(gateway, handler=handler, guard_passed=True)
+        )
     runtime = request.app[RUNTIME]
+    path = request.path
     arrived = runtime.clock.now()
     request[ARRIVED] = arrived
     runtime.requests_seen += 1
-    admin = request.path.startswith(ADMIN_BASE + "/") or request.path == ADMIN_BASE
-    site = None if admin else site_of(request.path)
+    admin = path.startswith(ADMIN_BASE + "/") or path == ADMIN_BASE
+    site = None if admin else site_of(path)
     raw, refused, gone = b"", None, False
     if site is not None and request.match_info.http_exception is None:
         # Only a routed API call's body is read (a 404's or a 405's never is; the admin API
@@ -105,30 +124,28 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     # Under a frozen clock the same request must get the same id (determinism); on the real
     # clock the running count keeps identical requests within one clock tick apart.
     sequence = 0 if runtime.clock.frozen else runtime.requests_seen
-    request[REQUEST_ID] = runtime.seeds.uuid(
+    request_id = request[REQUEST_ID] = runtime.seeds.uuid(
         "request", request.method, request.path_qs, raw, arrived, sequence
     )
-    if is_management(request.path):  # signed with an AccessKey, not a Bearer key: its own
+    if is_management(path):  # signed with an AccessKey, not a Bearer key: its own
         return await serve_management(request)  # check and envelope (management_routes.py)
     if admin:
         return await handler(request)
     if site is None:
-        return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
+        return web.Response(status=404, headers={"x-request-id": request_id})
     request[SITE] = site
-    request[ENTRY] = Entry(
-        request[REQUEST_ID], arrived, request.method, request.path, site.plan, site.protocol
+    entry = request[ENTRY] = Entry(
+        request_id, arrived, request.method, path, site.plan, site.protocol
     )
     if gone:  # hung up mid-body: nothing to answer, but the journal says what happened
-        log.info(
-            "%s %r: the client hung up before its body was complete", request.method, request.path
-        )
-        request[ENTRY].error = CLIENT_GONE
+        log.info("%s %r: the client hung up before its body was complete", request.method, path)
+        entry.error = CLIENT_GONE
         journal_once(request, NOT_SENT)
         return web.Response(status=NOT_SENT)
-    request[ENTRY].request_body = clip(raw)
+    entry.request_body = clip(raw)
     response = await _answer(request, handler, site, refused)
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
-        request[ENTRY].response_body = clip(response.body)
+        entry.response_body = clip(response.body)
     try:
         journal_once(request, response.status)  # a whole answer: committed with its charge
     except Exception as exc:  # before sending; the state file cannot be written (health.py)
@@ -155,12 +172,16 @@ async def _answer(
         # configured otherwise; the other plans' Anthropic endpoints document x-api-key too.
         accept_x = runtime.config.accept_x_api_key or site.plan != "token_plan"
         key = presented_key(request.headers, accept_x)
-        request[ENTRY].key = mask(key)
+        entry = request[ENTRY]
+        entry.key = mask(key)
         caller = request[CALLER] = runtime.accounts.authenticate(site.plan, key)
         if caller.seat is not None:
-            request[ENTRY].member, request[ENTRY].seat = caller.seat.member, caller.seat.id
-        early = await _consult_rules(request, site, caller)
-        return early if early is not None else await handler(request)
+            entry.member, entry.seat = caller.seat.member, caller.seat.id
+        if runtime.rules.rules:  # (most scenarios have none: no rule to consult)
+            early = await _consult_rules(request, site, caller)
+            if early is not None:
+                return early
+        return await handler(request)
     except ApiError as error:
         if is_responses(request.path) and not error.kind.gateway:
             return await refuse(request, error)
@@ -187,8 +208,6 @@ async def _consult_rules(
     """Let the scenario's rules answer: a fault that ends the request here, an error, or (for
     the handler) a scripted reply and stream faults. None: the handler answers."""
     runtime = request.app[RUNTIME]
-    if not runtime.rules.rules:
-        return None
     raw = request[BODY]
     look = glance(_lenient_json(raw))
     probe = Probe(
@@ -251,7 +270,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if chat.stream:
         frames = openai_chat.stream_frames(chat, result, meta)
         return await sse_response(request, frames, openai_chat.stream_error_frame)
-    return json_response(request, openai_chat.completion_body(chat, result, meta))
+    return rendered_response(request, openai_chat.completion_json(chat, result, meta))
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:
@@ -272,7 +291,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if chat.stream:
         frames = anthropic_messages.stream_frames(result, meta)
         return await sse_response(request, frames, anthropic_messages.stream_error_frame)
-    return json_response(request, anthropic_messages.message_body(result, meta))
+    return rendered_response(request, anthropic_messages.message_json(result, meta))
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:

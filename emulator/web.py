@@ -57,8 +57,11 @@ def headers(request: web.Request, content_type: str) -> dict[str, str]:
 
 
 def json_response(request: web.Request, body: Any, status: int = 200) -> web.Response:
+    return rendered_response(request, compact(body), status)
+
+
+def rendered_response(request: web.Request, text: str, status: int = 200) -> web.Response:
+    """A JSON answer already written as text."""
     return web.Response(
-        status=status,
-        body=compact(body).encode(),
-        headers=headers(request, "application/json"),
+        status=status, body=text.encode(), headers=headers(request, "application/json")
     )

@@ -97,6 +97,9 @@ class Prompt:
         return tuple(zip(self.counts, _digests(self.messages, self.tools), strict=True))
 
 
+_UNCACHEABLE = CacheUse("implicit")  # (frozen: shared by every prompt too small to cache)
+
+
 class ContextCache:
     """Prompt prefixes seen, per (scope, model, mode), with the time each was last used."""
 
@@ -114,7 +117,7 @@ class ContextCache:
     def use(self, scope: str, prompt: Prompt, now: float) -> CacheUse:
         """Look the prompt up, store what it caches, and say how many tokens hit."""
         if not prompt.cacheable:  # most small requests: no hashing at all
-            return CacheUse("implicit")
+            return _UNCACHEABLE
         if prompt.markers:
             return self._explicit(scope, prompt.model, prompt.bounds, prompt.markers, now)
         return self._implicit(scope, prompt.model, prompt.bounds, now)
@@ -206,8 +209,11 @@ def _digests(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[byt
 
 def _markers(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> tuple[int, ...]:
     """Boundaries that end on a `cache_control` marker, in order."""
-    marked = (0,) if any(t.cache_marked for t in tools) else ()
-    return marked + tuple(k for k, m in enumerate(messages, start=1) if m.cache_marked)
+    found = [0] if any(t.cache_marked for t in tools) else []
+    for k, message in enumerate(messages, start=1):  # (a loop: usually none is marked)
+        if message.cache_marked:
+            found.append(k)
+    return tuple(found)
 
 
 def _digest(previous: bytes, text: str) -> bytes:

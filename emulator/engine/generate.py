@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import random
 import re
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,8 @@ from emulator.engine.types import (
     ToolSpec,
     Usage,
 )
-from emulator.seeds import Seeds
+from emulator.json_text import encoder
+from emulator.seeds import Seeds, randint
 
 if TYPE_CHECKING:
     from faker import Faker
@@ -74,7 +76,7 @@ _FINAL_ANSWER_KEYS = frozenset(n.replace("_", "") for n in FINAL_ANSWER_TOOLS)
 # speaking, so a tool they mention is not a tool the user named.
 _REMINDERS = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
 # json.dumps(..., ensure_ascii=False), built once: a conversation's digest hashes its output.
-_TRANSCRIPT = json.JSONEncoder(ensure_ascii=False)
+_TRANSCRIPT = encoder(ensure_ascii=False)
 
 
 class Writer:
@@ -111,10 +113,12 @@ class Writer:
         sizes: list[int] = []
         total = 0
         while total < words:
-            size = rng.randint(6, 14)
+            size = randint(rng, 6, 14)
             sizes.append(size)
             total += size
-        picked = rng.choices(vocabulary, k=total)  # one draw for the whole text
+        # rng.choices(vocabulary, k=total), drawn as it draws (one random() a word), inline
+        draw, count = rng.random, float(len(vocabulary))
+        picked = [vocabulary[math.floor(draw() * count)] for _ in range(total)]
         sentences: list[str] = []
         start = 0
         for size in sizes:
@@ -145,31 +149,49 @@ class Engine:
         return self.seeds.digest(
             "chat",
             request.model.id,
-            _TRANSCRIPT.encode([transcript, tools]),
+            _TRANSCRIPT([transcript, tools]),
             request.seed,
         )
 
     def complete(
-        self, request: ChatRequest, input_tokens: int | None = None, cache: CacheUse | None = None
+        self,
+        request: ChatRequest,
+        input_tokens: int | None = None,
+        cache: CacheUse | None = None,
+        digest: bytes | None = None,
     ) -> ChatResult:
-        """The answer; `input_tokens` saves a recount when the caller already has it; `cache`
-        is what the context cache did for this prompt (None: the cache is off). The answer
-        itself never depends on the cache, only the usage does."""
-        digest = self.conversation_digest(request)
+        """The answer; `input_tokens` saves a recount when the caller already has it, `digest`
+        (the request's conversation_digest) a second digest; `cache` is what the context cache
+        did for this prompt (None: the cache is off). The answer itself never depends on the
+        cache, only the usage does."""
+        if digest is None:
+            digest = self.conversation_digest(request)
         if input_tokens is None:
             input_tokens = tokens.prompt_tokens(request.messages, request.tools)
         locale = _locale(request.messages)
-        choices = tuple(
-            self._choice(request, digest, index, locale, input_tokens) for index in range(request.n)
-        )
+        if request.n == 1:  # the usual request: one choice, without a generator for it
+            choices: tuple[Completion, ...] = (
+                self._choice(request, digest, 0, locale, input_tokens),
+            )
+        else:
+            choices = tuple(
+                self._choice(request, digest, index, locale, input_tokens)
+                for index in range(request.n)
+            )
         return _result(choices, input_tokens, cache)
 
     def scripted(
-        self, request: ChatRequest, script: Script, input_tokens: int, cache: CacheUse | None
+        self,
+        request: ChatRequest,
+        script: Script,
+        input_tokens: int,
+        cache: CacheUse | None,
+        digest: bytes | None = None,
     ) -> ChatResult:
         """A scenario's scripted answer, shaped and counted like a generated one: the text is
         cut at `max_tokens`, tool calls get ids, usage counts what is said."""
-        digest = self.conversation_digest(request)
+        if digest is None:
+            digest = self.conversation_digest(request)
         choices = []
         for index in range(request.n):
             calls = tuple(
@@ -201,11 +223,12 @@ class Engine:
             budget = request.thinking_budget or request.model.max_thinking_budget
             if request.max_tokens_cover_thinking:
                 budget = min(budget, answer_cap)
-            reasoning, _ = _cut(self.writer.prose(locale, rng, rng.randint(20, 70)), budget)
+            reasoning, _ = _cut(self.writer.prose(locale, rng, randint(rng, 20, 70)), budget)
             if request.max_tokens_cover_thinking:
                 answer_cap -= tokens.count(reasoning)
 
-        tool = _pick_tool(request, rng, self.tool_calls)
+        # (with no tools offered there is none to pick, and picking draws nothing)
+        tool = _pick_tool(request, rng, self.tool_calls) if request.tools else None
         if tool is not None and answer_cap > 0:
             call, cut = self._tool_call(request, tool, digest, index, rng, answer_cap)
             signature = self._sig(digest) if reasoning else ""
@@ -234,15 +257,8 @@ class Engine:
         text, truncated = _cut(text, max(answer_cap, 0))
         if truncated:
             finish, stop_sequence = "length", None
-        return Completion(
-            text,
-            reasoning,
-            (),
-            finish,
-            stop_sequence=stop_sequence,
-            signature=self._sig(digest) if reasoning else "",
-            piece_seed=piece_seed,
-        )
+        signature = self._sig(digest) if reasoning else ""
+        return Completion(text, reasoning, (), finish, stop_sequence, signature, piece_seed)
 
     def _answer_text(
         self, request: ChatRequest, rng: random.Random, locale: str, input_tokens: int
@@ -255,7 +271,7 @@ class Engine:
             fake = self.writer.faker(locale, rng.getrandbits(64))
             faker = SchemaFaker(schema, rng, fake, _json_budget(request))
             return json.dumps(faker.instance(), ensure_ascii=False), faker.exhausted
-        words = rng.randint(12, 48) + min(150, input_tokens // 200)
+        words = randint(rng, 12, 48) + min(150, input_tokens // 200)
         return self.writer.prose(locale, rng, words), False
 
     def _tool_call(
@@ -356,7 +372,11 @@ def _cut(text: str, cap: int) -> tuple[str, bool]:
 
 
 def _locale(messages: tuple[Message, ...]) -> str:
-    last = next((m.text for m in reversed(messages) if m.role == "user" and m.text), "")
+    last = ""
+    for message in reversed(messages):  # the last user message that says something
+        if message.role == "user" and message.text:
+            last = message.text
+            break
     if last.isascii():
         return "en_US"
     visible = [c for c in last if not c.isspace()]

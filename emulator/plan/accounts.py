@@ -70,6 +70,6 @@ class Accounts:
         if caller.seat is None:
             return None
         uncached = usage.input_tokens - usage.cached_tokens
-        tools = sum(TOOL_CALL_MICRO.get(kind, 0) for kind in tool_calls)
+        tools = sum(TOOL_CALL_MICRO.get(kind, 0) for kind in tool_calls) if tool_calls else 0
         cost = cost_of(uncached, usage.cached_tokens, usage.output_tokens, model.credits, tools)
         return self.ledger.charge(caller.seat, cost, model.id)

@@ -97,6 +97,8 @@ class Charge:
     @property
     def charged(self) -> int:
         """What was actually taken: the cost, or less when the balance ran out under it."""
+        if not self.from_packs:  # the usual charge: all of it from the seat
+            return self.from_seat
         return self.from_seat + sum(amount for _, amount in self.from_packs)
 
 
@@ -112,7 +114,11 @@ class Ledger:
     keys_issued: dict[str, int] = field(default_factory=dict)  # member -> keys generated so far
     # (day index, member, model) -> micro-Credits: the usage analysis over 1 / 7 / 30 days
     usage: dict[tuple[int, str, str], int] = field(default_factory=lambda: defaultdict(int))
-    _cycle_memo: tuple[tuple[float, float], int] = field(default=((-1.0, -1.0), 0), repr=False)
+    # (start, from, until, index): the subscription month `index` of `start` spans [from, until)
+    _end_memo: tuple[float, int, float] = field(default=(math.nan, 0, 0.0), repr=False)
+    _cycle_memo: tuple[float, float, float, int] = field(
+        default=(math.nan, 0.0, 0.0, 0), repr=False
+    )
 
     # ---- time --------------------------------------------------------------------------------
 
@@ -121,15 +127,28 @@ class Ledger:
         return add_months(self.start, self.term_months)
 
     def expired(self) -> bool:
-        return self.clock.now() >= self.end
+        # (the end, remembered with the start and term it is of: every request asks)
+        start, months, end = self._end_memo
+        if start != self.start or months != self.term_months:
+            end = self.end
+            self._end_memo = (self.start, self.term_months, end)
+        return self.clock.now() >= end
 
     def cycle(self) -> int:
-        """The current subscription month, from 0; remembered for the last instant asked,
-        since one request asks several times at one frozen (or nearly equal) instant."""
+        """The current subscription month, from 0. Remembered with the span of time it covers:
+        a request asks several times, on the real clock each time at a new instant, and the
+        answer changes only at an anniversary."""
         now = self.clock.now()
-        if self._cycle_memo[0] != (now, self.start):
-            self._cycle_memo = ((now, self.start), months_elapsed(self.start, now))
-        return self._cycle_memo[1]
+        start, since, until, index = self._cycle_memo
+        if start == self.start and since <= now < until:
+            return index
+        index = months_elapsed(self.start, now)
+        if now < self.start:  # before the subscription starts: month 0 until it does
+            since, until = -math.inf, self.start
+        else:  # months_elapsed is the last anniversary passed; add_months only grows
+            since, until = add_months(self.start, index), add_months(self.start, index + 1)
+        self._cycle_memo = (self.start, since, until, index)
+        return index
 
     def cycle_bounds(self) -> tuple[float, float]:
         """Start and end (the next reset) of the current subscription month."""
@@ -153,7 +172,10 @@ class Ledger:
 
     def seat_of(self, key: str) -> Seat | None:
         """The assigned seat holding `key`, if any (no validity checks)."""
-        return next((s for s in self.seats.values() if s.key == key and s.member), None)
+        for seat in self.seats.values():
+            if seat.key == key and seat.member:
+                return seat
+        return None
 
     def authenticate(self, key: str) -> Seat:
         """The seat a live key belongs to; the FAQ's 401 for unknown keys and expired plans."""
@@ -190,6 +212,8 @@ class Ledger:
     def admit(self, seat: Seat) -> None:
         """Refuse a request when the seat is spent and the packs are too, or are closed to it
         by its share limit."""
+        if self._roll(seat).remaining > 0:  # what the packs hold only matters once it is not
+            return
         if self.available(seat) <= 0:
             raise ApiError("insufficient_quota")
 
@@ -204,7 +228,7 @@ class Ledger:
         if allowance is not None:  # the share limit caps what the packs give this seat
             owed = min(owed, allowance)
         from_packs: list[tuple[str, int]] = []
-        for pack in self.live_packs():
+        for pack in self.live_packs() if owed > 0 else ():
             if owed <= 0:
                 break
             taken = min(owed, pack.remaining)

@@ -18,6 +18,7 @@ from emulator.engine.types import (
     Usage,
 )
 from emulator.errors import ApiError, invalid
+from emulator.json_text import string as _string
 from emulator.protocols import fields
 from emulator.protocols.fields import compact
 from emulator.protocols.frames import SLOT, Template
@@ -26,6 +27,9 @@ from emulator.protocols.meta import ResponseMeta
 ARGUMENT_FRAGMENT = 16
 _SLOT = compact(SLOT)  # SLOT as the encoder writes it: where a template is cut
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+# The sampling parameters only checked for their range (the fake model does not sample).
+_SAMPLING = frozenset(("temperature", "top_p", "top_k"))
+AUTO = ToolChoice("auto")  # shared (frozen)
 
 
 # ---- parsing ------------------------------------------------------------------------------
@@ -39,9 +43,10 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
     messages = (*_system(body.get("system")), *_messages(body.get("messages")))
     tools = _tools(body.get("tools"))
     tool_choice = _tool_choice(body.get("tool_choice"), tools)
-    fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
-    fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
-    fields.integer(body, "top_k")
+    if not _SAMPLING.isdisjoint(body):  # checked only when named (absent passes), in order
+        fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
+        fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
+        fields.integer(body, "top_k")
     thinking, budget = _thinking(body.get("thinking"), model)
     return ChatRequest(
         protocol="anthropic",
@@ -152,7 +157,7 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
 
 def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
     if raw is None:
-        return ToolChoice("auto")
+        return AUTO
     kind = raw.get("type") if isinstance(raw, dict) else None
     if kind in ("auto", "none"):
         return ToolChoice(kind)
@@ -238,6 +243,28 @@ def message_body(result: ChatResult, meta: ResponseMeta) -> dict[str, Any]:
         "stop_sequence": stop_sequence,
         "usage": usage_body(result.usage),
     }
+
+
+def message_json(result: ChatResult, meta: ResponseMeta) -> str:
+    """compact(message_body(...)), the same text: the usual answer (one text block, no
+    thinking, no tool use, no stop sequence) is written straight into its frame
+    (tests/test_rendering.py holds the two equal)."""
+    choice = result.choices[0]
+    plain = not choice.reasoning and not choice.tool_calls and choice.stop_sequence is None
+    if choice.text and plain:
+        usage = result.usage
+        fresh = usage.input_tokens - usage.cached_tokens - usage.cache_creation_tokens
+        return (
+            f'{{"id":{_string("msg_" + meta.request_id)},"type":"message",'
+            f'"role":"assistant","model":{_string(meta.model)},'
+            f'"content":[{{"type":"text","text":{_string(choice.text)}}}],'
+            f'"stop_reason":{_string(_STOP_REASONS[choice.finish_reason])},'
+            f'"stop_sequence":null,"usage":{{"input_tokens":{fresh:d},'
+            f'"output_tokens":{usage.output_tokens:d},'
+            f'"cache_creation_input_tokens":{usage.cache_creation_tokens:d},'
+            f'"cache_read_input_tokens":{usage.cached_tokens:d}}}}}'
+        )
+    return compact(message_body(result, meta))
 
 
 def _frame(event: str, data: dict[str, Any]) -> bytes:

@@ -20,6 +20,7 @@ from emulator.engine.types import (
     Usage,
 )
 from emulator.errors import ApiError, invalid
+from emulator.json_text import string as _string
 from emulator.protocols import fields
 from emulator.protocols.fields import compact
 from emulator.protocols.frames import SLOT, Template
@@ -36,6 +37,10 @@ _ROLES: dict[str, Role] = {
     "function": "tool",
 }
 
+# The sampling parameters only checked for their range (the fake model does not sample).
+_SAMPLING = frozenset(("temperature", "top_p", "presence_penalty", "frequency_penalty"))
+AUTO = ToolChoice("auto")  # the defaults, shared (frozen)
+TEXT = ResponseFormat()
 
 # ---- parsing ------------------------------------------------------------------------------
 
@@ -46,15 +51,21 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
     tools = _tools(body.get("tools"))
     tool_choice = _tool_choice(body.get("tool_choice"), tools)
 
-    max_tokens = fields.int_in(body, "max_tokens", 1, model.max_tokens_limit)
-    if max_tokens is None:
+    # An optional field is checked only when the body has it (absent reads as null, which
+    # every check passes): most requests name few of them. The checks keep their order, so
+    # a body with several faults is refused for the same one.
+    max_tokens = None
+    if "max_tokens" in body:
+        max_tokens = fields.int_in(body, "max_tokens", 1, model.max_tokens_limit)
+    if max_tokens is None and "max_completion_tokens" in body:
         max_tokens = fields.int_in(body, "max_completion_tokens", 1, model.max_tokens_limit)
-    n = fields.int_in(body, "n", 1, 4) or 1
-    seed = fields.seed(body)
-    fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
-    fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
-    fields.number_in(body, "presence_penalty", -2.0, 2.0, bounds="[-2.0, 2.0]")
-    fields.number_in(body, "frequency_penalty", -2.0, 2.0, bounds="[-2.0, 2.0]")
+    n = (fields.int_in(body, "n", 1, 4) if "n" in body else None) or 1
+    seed = fields.seed(body) if "seed" in body else None
+    if not _SAMPLING.isdisjoint(body):
+        fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
+        fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
+        fields.number_in(body, "presence_penalty", -2.0, 2.0, bounds="[-2.0, 2.0]")
+        fields.number_in(body, "frequency_penalty", -2.0, 2.0, bounds="[-2.0, 2.0]")
     stop = fields.string_list(body.get("stop"), "stop")
     stream = fields.boolean(body, "stream")
     options = body.get("stream_options")
@@ -98,17 +109,18 @@ def _messages(raw: Any) -> tuple[Message, ...]:
             raise invalid(
                 f"'messages[{index}].role' must be one of system, user, assistant, tool",
             )
-        text, images = fields.text_of(item.get("content"), f"messages[{index}].content")
-        calls = _history_calls(item.get("tool_calls"), index)
+        content = item.get("content")
+        if isinstance(content, str):  # the usual message: no parts, so no images or marker
+            text, images, marked = content, 0, False
+        else:
+            text, images = fields.text_of(content, f"messages[{index}].content")
+            marked = fields.has_cache_marker(content)
+        raw_calls = item.get("tool_calls")
+        calls = _history_calls(raw_calls, index) if raw_calls is not None else ()
         call_id = item.get("tool_call_id")
         messages.append(
             Message(
-                role=role,
-                text=text,
-                tool_calls=calls,
-                tool_call_id=call_id if isinstance(call_id, str) else None,
-                images=images,
-                cache_marked=fields.has_cache_marker(item.get("content")),
+                role, text, calls, call_id if isinstance(call_id, str) else None, images, marked
             )
         )
     return tuple(messages)
@@ -158,7 +170,7 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
 
 def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
     if raw is None or raw == "auto":
-        return ToolChoice("auto")
+        return AUTO
     if raw in ("none", "required"):
         return ToolChoice(raw)
     if isinstance(raw, dict):
@@ -194,10 +206,10 @@ def _thinking(body: dict[str, Any], model: TextModel) -> tuple[bool, int | None]
 
 def _response_format(raw: Any, messages: tuple[Message, ...], thinking: bool) -> ResponseFormat:
     if raw is None:
-        return ResponseFormat()
+        return TEXT
     kind = raw.get("type") if isinstance(raw, dict) else None
     if kind == "text":
-        return ResponseFormat()
+        return TEXT
     if kind not in ("json_object", "json_schema"):
         raise invalid(
             "'response_format.type' must be text, json_object or json_schema",
@@ -280,6 +292,27 @@ def completion_body(request: ChatRequest, result: ChatResult, meta: ResponseMeta
         "system_fingerprint": None,
         "id": f"chatcmpl-{meta.request_id}",
     }
+
+
+def completion_json(request: ChatRequest, result: ChatResult, meta: ResponseMeta) -> str:
+    """compact(completion_body(...)), the same text: the usual answer (one choice of text, no
+    thinking, no tool calls, no explicit cache) is written straight into its frame, without
+    building the dict and walking it (tests/test_rendering.py holds the two equal)."""
+    usage = result.usage
+    if len(result.choices) == 1 and not request.thinking and not usage.cache_explicit:
+        choice = result.choices[0]
+        if not choice.tool_calls:
+            return (
+                f'{{"model":{_string(meta.model)},"usage":{{"prompt_tokens":{usage.input_tokens:d},'
+                f'"completion_tokens":{usage.output_tokens:d},'
+                f'"total_tokens":{usage.total_tokens:d},'
+                f'"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens:d}}}}},'
+                f'"choices":[{{"message":{{"content":{_string(choice.text)},"role":"assistant"}},'
+                f'"finish_reason":{_string(choice.finish_reason)},"index":0,"logprobs":null}}],'
+                f'"object":"chat.completion","created":{meta.created:d},'
+                f'"system_fingerprint":null,"id":{_string("chatcmpl-" + meta.request_id)}}}'
+            )
+    return compact(completion_body(request, result, meta))
 
 
 def _chunk(choices: list[dict[str, Any]], meta: ResponseMeta, usage: Any = None) -> bytes:

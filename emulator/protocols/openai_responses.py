@@ -27,6 +27,8 @@ from emulator.engine.types import (
     Usage,
 )
 from emulator.errors import ApiError
+from emulator.json_text import encoder
+from emulator.json_text import string as _string
 from emulator.protocols import fields
 from emulator.protocols.frames import SLOT, Template
 from emulator.protocols.meta import ResponseMeta
@@ -88,8 +90,10 @@ def parse(
     instructions = body.get("instructions")
     system = (Message("system", instructions),) if isinstance(instructions, str) else ()
     max_output = _max_output_tokens(body.get("max_output_tokens"))
-    _between(body, "temperature", "[0,2)", lambda v: 0 <= v < 2)
-    _between(body, "top_p", "(0,1]", lambda v: 0 < v <= 1)
+    if "temperature" in body:  # (absent passes: checked only when named)
+        _between(body, "temperature", "[0,2)", lambda v: 0 <= v < 2)
+    if "top_p" in body:
+        _between(body, "top_p", "(0,1]", lambda v: 0 < v <= 1)
     store = body.get("store", True)
     if not isinstance(store, bool):
         raise invalid(f"Invalid 'store': {_shown(store)}. Must be a boolean.")
@@ -440,14 +444,152 @@ def response_body(
     return dict(sorted(body.items()))
 
 
-# One encoder for every frame: json.dumps with these arguments would build a new one per call.
-_SORTED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-_SLOT = _SORTED.encode(SLOT)  # SLOT as the encoder writes it: where a template is cut
-
-
 def dumps(value: Any) -> str:
     """JSON as the service writes it here: compact, keys sorted."""
-    return _SORTED.encode(value)
+    return _SORTED(value)
+
+
+# The keys of the usual finished response object (response_body's, sorted), with and without
+# `instructions`; its one output item's, its text part's, and its usage's.
+_USUAL = [
+    "background",
+    "completed_at",
+    "created_at",
+    "frequency_penalty",
+    "id",
+    "max_output_tokens",
+    "metadata",
+    "model",
+    "object",
+    "output",
+    "parallel_tool_calls",
+    "presence_penalty",
+    "service_tier",
+    "status",
+    "store",
+    "temperature",
+    "tool_choice",
+    "tools",
+    "top_logprobs",
+    "top_p",
+    "usage",
+]
+_USUAL_KEYS = frozenset(_USUAL)
+_USUAL_KEYS_INSTRUCTED = frozenset((*_USUAL, "instructions"))
+_MESSAGE_KEYS = frozenset(("content", "id", "role", "status", "type"))
+_TEXT_KEYS = frozenset(("annotations", "text", "type"))
+_USAGE_KEYS = frozenset(
+    (
+        "input_tokens",
+        "input_tokens_details",
+        "output_tokens",
+        "output_tokens_details",
+        "total_tokens",
+        "x_details",
+    )
+)
+_BILLED_KEYS = frozenset(("input_tokens", "output_tokens", "total_tokens", "x_billing_type"))
+
+
+def response_json(body: dict[str, Any]) -> str:
+    """dumps(body) of a response object (response_body's), the same text: the usual one (one
+    message of text, completed, the request's defaults echoed, no built-in tools, no explicit
+    cache) is written straight into its frame, its keys in their sorted order, after checking
+    it has exactly that shape and those constants; any other goes through dumps
+    (tests/test_rendering.py holds the two equal)."""
+    keys = body.keys()
+    instructions = body.get("instructions")
+    if keys != _USUAL_KEYS and (keys != _USUAL_KEYS_INSTRUCTED or type(instructions) is not str):
+        return dumps(body)
+    temperature, top_p, most = body["temperature"], body["top_p"], body["max_output_tokens"]
+    output, usage = body["output"], body["usage"]
+    if (
+        body["metadata"] != {}
+        or body["tools"] != []
+        or body["tool_choice"] != "auto"
+        or type(temperature) is not float  # (finite: parse checks its range)
+        or type(top_p) is not float
+        or (most is not None and type(most) is not int)
+        or (
+            body["background"],
+            body["frequency_penalty"],
+            body["object"],
+            body["presence_penalty"],
+            body["service_tier"],
+            body["status"],
+            body["top_logprobs"],
+        )
+        != _CONSTANTS
+        or type(body["store"]) is not bool
+        or type(body["parallel_tool_calls"]) is not bool
+        or len(output) != 1
+        or usage.keys() != _USAGE_KEYS
+    ):
+        return dumps(body)
+    item = output[0]
+    if (
+        item.keys() != _MESSAGE_KEYS
+        or (
+            item["role"],
+            item["status"],
+            item["type"],
+            len(item["content"]),
+        )
+        != _MESSAGE
+    ):
+        return dumps(body)
+    part = item["content"][0]
+    details, reasoned, billed = (
+        usage["input_tokens_details"],
+        usage["output_tokens_details"],
+        usage["x_details"],
+    )
+    if (
+        part.keys() != _TEXT_KEYS
+        or part["annotations"] != []
+        or part["type"] != "output_text"
+        or details.keys() != {"cached_tokens"}
+        or reasoned.keys() != {"reasoning_tokens"}
+        or len(billed) != 1
+        or billed[0].keys() != _BILLED_KEYS
+        or billed[0]["x_billing_type"] != "response_api"
+    ):
+        return dumps(body)
+    bill = billed[0]
+    # The numbers below are the emulator's own integers (the clock's seconds, token counts).
+    said = f',"instructions":{_string(instructions)}' if instructions is not None else ""
+    return (
+        f'{{"background":false,"completed_at":{body["completed_at"]},'
+        f'"created_at":{body["created_at"]},"frequency_penalty":0.0,'
+        f'"id":{_string(body["id"])}{said},'
+        f'"max_output_tokens":{"null" if most is None else most},"metadata":{{}},'
+        f'"model":{_string(body["model"])},"object":"response",'
+        f'"output":[{{"content":[{{"annotations":[],"text":{_string(part["text"])},'
+        f'"type":"output_text"}}],"id":{_string(item["id"])},"role":"assistant",'
+        f'"status":"completed","type":"message"}}],'
+        f'"parallel_tool_calls":{"true" if body["parallel_tool_calls"] else "false"},'
+        f'"presence_penalty":0.0,"service_tier":"default","status":"completed",'
+        f'"store":{"true" if body["store"] else "false"},"temperature":{temperature!r},'
+        f'"tool_choice":"auto","tools":[],"top_logprobs":0,"top_p":{top_p!r},'
+        f'"usage":{{"input_tokens":{usage["input_tokens"]},'
+        f'"input_tokens_details":{{"cached_tokens":{details["cached_tokens"]}}},'
+        f'"output_tokens":{usage["output_tokens"]},'
+        f'"output_tokens_details":{{"reasoning_tokens":{reasoned["reasoning_tokens"]}}},'
+        f'"total_tokens":{usage["total_tokens"]},'
+        f'"x_details":[{{"input_tokens":{bill["input_tokens"]},'
+        f'"output_tokens":{bill["output_tokens"]},"total_tokens":{bill["total_tokens"]},'
+        f'"x_billing_type":"response_api"}}]}}}}'
+    )
+
+
+# What response_body writes as constants (background .. top_logprobs), and the usual message.
+_CONSTANTS = (False, 0.0, "response", 0.0, "default", "completed", 0)
+_MESSAGE = ("assistant", "completed", "message", 1)
+
+
+# json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True), made once
+_SORTED = encoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+_SLOT = _SORTED(SLOT)  # SLOT as the encoder writes it: where a stream frame's template is cut
 
 
 def error_body(error: ApiError, request_id: str) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""The seeded draws the engine makes inline draw exactly what `random.Random` draws: the same
+seed keeps giving the same words, whatever the shortcut."""
+
+from __future__ import annotations
+
+import random
+
+from emulator.engine.generate import Writer
+from emulator.seeds import randint
+
+
+def test_randint_draws_what_random_randint_draws() -> None:
+    for seed in range(200):
+        ours, theirs = random.Random(seed), random.Random(seed)
+        for low, high in ((6, 14), (12, 48), (20, 70), (1, 1), (0, 1), (1, 4), (5, 2**40)):
+            assert randint(ours, low, high) == theirs.randint(low, high)
+        assert ours.getstate() == theirs.getstate()  # and leave the generator where it would
+
+
+def _reference_prose(writer: Writer, locale: str, rng: random.Random, words: int) -> str:
+    """The prose as Faker's sentence() makes it: randint for each sentence's length, then
+    choices over the word list (the engine's first, plain version)."""
+    vocabulary = writer.vocabulary(locale)
+    sizes: list[int] = []
+    while sum(sizes) < words:
+        sizes.append(rng.randint(6, 14))
+    picked = rng.choices(vocabulary, k=sum(sizes))
+    sentences, start = [], 0
+    for size in sizes:
+        part = picked[start : start + size]
+        start += size
+        if locale == "zh_CN":
+            sentences.append("".join(part) + rng.choice("。。。，！？"))
+        else:
+            text = " ".join(part)
+            sentences.append(text[:1].upper() + text[1:] + ".")
+    return ("" if locale == "zh_CN" else " ").join(sentences)
+
+
+def test_prose_is_fakers_sentences_word_for_word() -> None:
+    writer = Writer()
+    for locale in ("en_US", "zh_CN"):
+        for seed in range(100):
+            words = 1 + seed % 70
+            ours, theirs = random.Random(seed), random.Random(seed)
+            expected = _reference_prose(writer, locale, theirs, words)
+            assert writer.prose(locale, ours, words) == expected
+            assert ours.getstate() == theirs.getstate()
