@@ -116,13 +116,19 @@ def wait_healthy(url: str, timeout: float = 10.0) -> float:
 
 
 def start(
-    args: list[str], health: str, source: str | None = None, loop: str = "asyncio"
+    args: list[str],
+    health: str,
+    source: str | None = None,
+    loop: str = "asyncio",
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], float]:
     """Start a server and wait until it is healthy; `source`: a checkout whose `emulator`
     package to run instead of the installed one (a baseline); `loop`: uvloop through
-    bench/loop.py."""
+    bench/loop.py; `extra_env`: variables set for it alone."""
     started = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": source} if source else None
+    env = {**os.environ, **(extra_env or {})}
+    if source:
+        env["PYTHONPATH"] = source
     launcher = [str(HERE / "loop.py")] if loop == "uvloop" else []
     process = subprocess.Popen(
         [sys.executable, *launcher, *args], stdout=subprocess.DEVNULL, env=env, cwd=source or None
@@ -295,13 +301,17 @@ def concurrent_streams(count: int) -> None:
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         say = [{"role": "user", "content": "Write one short paragraph about the sea."}]
         body = {"model": "qwen3.6-plus", "messages": say, "stream": True}
+        started = rss_kib(process.pid)
+        # One stream first: the vocabulary (loaded on the first count) and Faker are the
+        # process's, not the concurrent streams' growth; both figures are printed.
+        asyncio.run(many_streams(url, body, auth, 1))
         before = rss_kib(process.pid)
         ok, failed, seconds = asyncio.run(many_streams(url, body, auth, count))
         after = rss_kib(process.pid)
         print(
             f"{count} concurrent streams: {ok} complete, {failed} failed, in {seconds:.2f} s; "
-            f"server RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB "
-            f"(+{(after - before) / 1024:.1f} MiB)"
+            f"server RSS {started / 1024:.1f} at start, {before / 1024:.1f} after one stream, "
+            f"{after / 1024:.1f} MiB after them (+{(after - before) / 1024:.1f} MiB)"
         )
     finally:
         process.terminate()
@@ -448,8 +458,11 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     state_dir = tempfile.TemporaryDirectory()
 
-    def serve(command: list[str], health: str) -> subprocess.Popen[bytes]:
-        process, _ = start(command, health, loop="asyncio" if args.loop == "both" else args.loop)
+    def serve(
+        command: list[str], health: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        loop = "asyncio" if args.loop == "both" else args.loop
+        process, _ = start(command, health, loop=loop, extra_env=env)
         processes.append(process)
         return process
 
@@ -463,6 +476,14 @@ def main() -> None:
         stateful = serve(
             emulator_args(stateful_port, "--state", state),
             f"http://127.0.0.1:{stateful_port}/_emulator/health",
+        )
+        # The token counter's share (issue 14): the same emulator counting with the heuristic
+        # that Qwen's vocabulary replaced.
+        heuristic_port = free_port()
+        heuristic = serve(
+            emulator_args(heuristic_port),
+            f"http://127.0.0.1:{heuristic_port}/_emulator/health",
+            {"TOKEN_PLAN_EMULATOR_TOKENIZER": "heuristic"},
         )
         key, payg_key = keys_of(emu_port)
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -490,6 +511,13 @@ def main() -> None:
                 "  same, --state (SQLite)",
                 stateful,
                 f"http://127.0.0.1:{stateful_port}/compatible-mode/v1/chat/completions",
+                base,
+                auth,
+            ),
+            Case(
+                "  same, heuristic token counter",
+                heuristic,
+                f"http://127.0.0.1:{heuristic_port}/compatible-mode/v1/chat/completions",
                 base,
                 auth,
             ),
