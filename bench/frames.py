@@ -11,8 +11,9 @@ To measure another version: PYTHONPATH=<its checkout> python bench/frames.py (fr
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable, Iterator
+
+from inprocess import least  # bench/ is on the path when a script of it runs
 
 from emulator.catalog import default_catalog
 from emulator.engine.types import ChatRequest, ChatResult, Completion, Message, ToolCall, Usage
@@ -53,16 +54,6 @@ def encoders(words: int) -> dict[str, Callable[[], Iterator[bytes]]]:
             responses, meta, plain, (), final
         ),
     }
-
-
-def least(work: Callable[[], object], repeats: int, times: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.process_time()
-        for _ in range(times):
-            work()
-        best = min(best, (time.process_time() - began) / times)
-    return best
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ import os
 import pstats
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -186,6 +187,17 @@ async def _profile(name: str, args: tuple[Any, ...], calls: int, top: int) -> No
             )
 
 
+def least(work: Callable[[], object], repeats: int, times: int) -> float:
+    """CPU seconds one call of `work` takes: the least over `repeats` rounds of `times` calls."""
+    best = float("inf")
+    for _ in range(repeats):
+        began = time.process_time()
+        for _ in range(times):
+            work()
+        best = min(best, (time.process_time() - began) / times)
+    return best
+
+
 def use_tokenizer(name: str) -> None:
     """Count with `name` from now on in this process (the counter is loaded once, on first use:
     its caches are emptied so the next count loads the one asked for)."""
@@ -266,13 +278,7 @@ def counting(repeats: int) -> dict[str, float]:
         ("agent request, again", agent_again, 500),
     ):
         work()
-        best = float("inf")
-        for _ in range(repeats):
-            began = time.process_time()
-            for _ in range(calls):
-                work()
-            best = min(best, (time.process_time() - began) / calls)
-        figures[name] = best
+        figures[name] = least(work, repeats, calls)
     figures["agent request tokens"] = tokens.prompt_tokens(agent, tools)
     return figures
 

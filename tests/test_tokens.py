@@ -176,13 +176,8 @@ def test_the_heuristic_is_the_fallback_and_still_documented() -> None:
 
 def test_without_tiktoken_the_emulator_counts_with_the_heuristic_and_says_so() -> None:
     """A Python where `import tiktoken` fails (None in sys.modules makes it raise ImportError)."""
-    script = (
-        "import logging, sys; sys.modules['tiktoken'] = None; logging.basicConfig(); "
-        "from emulator.engine import tokens, vocabulary; "
-        "print(vocabulary.counter().name, tokens.count('Hello, wonderful world'))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    done = _count_in_a_new_python(
+        "import logging, sys; sys.modules['tiktoken'] = None; logging.basicConfig()"
     )
     assert done.stdout == "heuristic 8\n"
     warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
@@ -191,15 +186,21 @@ def test_without_tiktoken_the_emulator_counts_with_the_heuristic_and_says_so() -
 
 def test_the_heuristic_can_be_chosen_by_the_environment() -> None:
     """TOKEN_PLAN_EMULATOR_TOKENIZER=heuristic (what bench/inprocess.py compares against)."""
-    script = (
-        "import os; os.environ['TOKEN_PLAN_EMULATOR_TOKENIZER'] = 'heuristic'; "
-        "from emulator.engine import tokens, vocabulary; "
-        "print(vocabulary.counter().name, tokens.count('Hello, wonderful world'))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    done = _count_in_a_new_python(
+        "import os; os.environ['TOKEN_PLAN_EMULATOR_TOKENIZER'] = 'heuristic'"
     )
     assert (done.stdout, done.stderr) == ("heuristic 8\n", "")
+
+
+def _count_in_a_new_python(setup: str) -> subprocess.CompletedProcess[str]:
+    """A new interpreter that runs `setup`, then prints its counter's name and a count."""
+    script = (
+        f"{setup}; from emulator.engine import tokens, vocabulary; "
+        "print(vocabulary.counter().name, tokens.count('Hello, wonderful world'))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
 
 
 # ---- cutting at max_tokens ----------------------------------------------------------------------
