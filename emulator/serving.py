@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web, web_protocol
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import StreamReader
 
 from emulator.config import HttpLimits
 from emulator.web import REQUEST_ID
@@ -42,28 +43,35 @@ class _Handler(web_protocol.RequestHandler):
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
         self._header_timer: asyncio.TimerHandle | None = None
-        self._in_request = False  # headers of a request parsed, its response not yet finished
+        # The payload of the last request whose head was parsed: while the rest of its body
+        # may arrive (aiohttp discards what a handler leaves unread), bytes are no new head.
+        self._payload: StreamReader | None = None
 
     def data_received(self, data: bytes) -> None:
-        if self._header_timer is None and not self._in_request and data:
-            # The first byte of a request: its headers must be complete by the deadline.
+        super().data_received(data)
+        messages = self._messages
+        if messages:  # a whole request head was parsed: no deadline left to keep
+            self._payload = messages[-1][1]
+            if self._header_timer is not None:
+                self._cancel_header_timer()
+        elif self._header_timer is None and data and not self._in_request():
+            # The first bytes of a request head, not all of it: the rest must arrive by the
+            # deadline. A head that came whole in one segment (the common case on a
+            # keep-alive connection) costs no timer at all.
             loop = asyncio.get_running_loop()
             self._header_timer = loop.call_later(self._header_timeout, self._headers_late)
-        super().data_received(data)
-        if self._messages:  # a whole request head was parsed
-            self._in_request = True
-            self._cancel_header_timer()
 
-    async def finish_response(
-        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
-    ) -> tuple[web.StreamResponse, bool]:
-        try:
-            return await super().finish_response(request, resp, start_time)
-        finally:
-            # Still in it while a pipelined request waits, or while the rest of an unread body
-            # may arrive (aiohttp discards it): those bytes start no header deadline, and the
-            # idle deadline still closes a connection that stops half way.
-            self._in_request = bool(self._messages) or not request.content.is_eof()
+    def _in_request(self) -> bool:
+        """Whether bytes arriving now belong to a request already under way: its handler is
+        running, or requests wait in the queue (pipelined), or its body is still arriving
+        (an unread rest aiohttp discards; the idle deadline closes a connection that stops
+        half way)."""
+        payload = self._payload
+        return (
+            self._request_in_progress
+            or bool(self._messages)
+            or (payload is not None and not payload.is_eof())
+        )
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_header_timer()
@@ -76,7 +84,7 @@ class _Handler(web_protocol.RequestHandler):
 
     def _headers_late(self) -> None:
         self._header_timer = None
-        if self._in_request or self._messages or self.transport is None:
+        if self._in_request() or self.transport is None:
             return
         log.info(
             "closed a connection from %s: no complete request headers within %g s",

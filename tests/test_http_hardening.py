@@ -355,6 +355,36 @@ def test_partial_headers_are_closed_after_the_header_timeout(
         assert time.perf_counter() - started < FAST.header_timeout + 1.5
 
 
+def test_the_header_deadline_holds_for_a_keep_alive_connections_next_request(
+    emulator: RunningEmulator, no_tracebacks: pytest.LogCaptureFixture
+) -> None:
+    # The deadline is armed only when a segment leaves a head incomplete: a later request on
+    # a kept-alive connection gets it as the first does.
+    with connect(emulator) as sock:
+        sock.sendall(head("/_emulator/health", emulator, "GET"))
+        assert read_answer(sock).status == 200
+        sock.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n")
+        elapsed, data = closed_after(sock)
+    assert FAST.header_timeout * 0.9 <= elapsed < FAST.header_timeout + 1.5
+    assert data.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
+def test_a_head_completed_in_time_leaves_no_deadline_behind(emulator: RunningEmulator) -> None:
+    # Half a head, the rest within the deadline: answered, and the connection then lives to
+    # the idle deadline, not closed with a 408 at the header deadline of its first byte.
+    with connect(emulator) as sock:
+        whole = head("/_emulator/health", emulator, "GET")
+        started = time.perf_counter()
+        sock.sendall(whole[:20])
+        time.sleep(FAST.header_timeout / 2)
+        sock.sendall(whole[20:])
+        assert read_answer(sock).status == 200
+        _, data = closed_after(sock)
+        elapsed = time.perf_counter() - started
+    assert data == b""
+    assert elapsed >= FAST.header_timeout / 2 + FAST.idle_timeout * 0.9
+
+
 def test_a_slow_body_is_refused_after_the_body_timeout(
     emulator: RunningEmulator, no_tracebacks: pytest.LogCaptureFixture
 ) -> None:
