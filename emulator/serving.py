@@ -75,6 +75,7 @@ class _Handler(web_protocol.RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_header_timer()
+        self._payload = None  # (it refers back to this handler: no cycle left for the GC)
         super().connection_lost(exc)
 
     def _cancel_header_timer(self) -> None:
