@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from emulator.catalog import Protocol, TextModel
@@ -17,6 +17,11 @@ FinishReason = Literal["stop", "length", "tool_calls"]
 # user turn that offers tools (tool round-trip tests).
 ToolPolicy = Literal["named", "always"]
 TOOL_POLICIES: tuple[ToolPolicy, ...] = ("named", "always")
+
+# The per-request result types (Completion, Usage, ChatResult) are not frozen: a frozen
+# dataclass's __init__ pays an object.__setattr__ a field, several times a plain one's cost, on
+# every request (docs/performance.md). They are read-only all the same: nothing assigns to one
+# once built, and none is hashed (a plain dataclass with eq is unhashable, so that would raise).
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class ChatRequest:
     parallel_tool_calls: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class Completion:
     """One choice of the answer. Streams cut `text` and `reasoning` into pieces on demand, from
     `piece_seed`, so a non-streaming answer never pays for the cutting and a stream holds only
@@ -101,7 +106,7 @@ class Completion:
         return stream_pieces(self.reasoning, random.Random(~self.piece_seed))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Usage:
     input_tokens: int  # all prompt tokens, cached ones included
     output_tokens: int  # answer + reasoning + tool calls
@@ -115,11 +120,10 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChatResult:
     choices: tuple[Completion, ...]
     usage: Usage
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
