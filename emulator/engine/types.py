@@ -18,10 +18,10 @@ FinishReason = Literal["stop", "length", "tool_calls"]
 ToolPolicy = Literal["named", "always"]
 TOOL_POLICIES: tuple[ToolPolicy, ...] = ("named", "always")
 
-# The per-request result types (Completion, Usage, ChatResult) are not frozen: a frozen
-# dataclass's __init__ pays an object.__setattr__ a field, several times a plain one's cost, on
-# every request (docs/performance.md). They are read-only all the same: nothing assigns to one
-# once built, and none is hashed (a plain dataclass with eq is unhashable, so that would raise).
+# The per-request types (Message, ChatRequest, Completion, Usage, ChatResult) are not frozen:
+# a frozen dataclass's __init__ pays an object.__setattr__ a field, several times a plain one's
+# cost, on every request (docs/performance.md). They are read-only all the same: nothing assigns
+# to one once built, and none is hashed (a plain dataclass with eq is unhashable: that raises).
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ToolCall:
     arguments: str  # JSON text, exactly as sent on the wire
 
 
-@dataclass(frozen=True)
+@dataclass
 class Message:
     role: Role
     text: str
@@ -61,7 +61,7 @@ class ResponseFormat:
     schema: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChatRequest:
     """One chat turn, whichever protocol it came in on."""
 
