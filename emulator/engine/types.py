@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from emulator.catalog import Protocol, TextModel
 from emulator.engine.tokens import stream_pieces
@@ -18,10 +18,20 @@ FinishReason = Literal["stop", "length", "tool_calls"]
 ToolPolicy = Literal["named", "always"]
 TOOL_POLICIES: tuple[ToolPolicy, ...] = ("named", "always")
 
-# The per-request types (Message, ChatRequest, Completion, Usage, ChatResult) are not frozen:
-# a frozen dataclass's __init__ pays an object.__setattr__ a field, several times a plain one's
-# cost, on every request (docs/performance.md). They are read-only all the same: nothing assigns
-# to one once built, and none is hashed (a plain dataclass with eq is unhashable: that raises).
+_Class = TypeVar("_Class")
+
+# The per-request types (Message, ChatRequest, Completion, Usage, ChatResult) are `record`s:
+# frozen for the type checker (mypy refuses an assignment to a field), plain dataclasses at run
+# time, because a frozen dataclass's __init__ pays an object.__setattr__ a field, several times
+# a plain one's cost, on every request (docs/performance.md). None is hashed (a plain dataclass
+# with eq is unhashable: that would raise).
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+
+    @dataclass_transform(frozen_default=True)
+    def record(cls: type[_Class]) -> type[_Class]: ...
+else:
+    record = dataclass
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ class ToolCall:
     arguments: str  # JSON text, exactly as sent on the wire
 
 
-@dataclass
+@record
 class Message:
     role: Role
     text: str
@@ -61,7 +71,7 @@ class ResponseFormat:
     schema: dict[str, Any] | None = None
 
 
-@dataclass
+@record
 class ChatRequest:
     """One chat turn, whichever protocol it came in on."""
 
@@ -83,7 +93,7 @@ class ChatRequest:
     parallel_tool_calls: bool = False
 
 
-@dataclass
+@record
 class Completion:
     """One choice of the answer. Streams cut `text` and `reasoning` into pieces on demand, from
     `piece_seed`, so a non-streaming answer never pays for the cutting and a stream holds only
@@ -106,7 +116,7 @@ class Completion:
         return stream_pieces(self.reasoning, random.Random(~self.piece_seed))
 
 
-@dataclass
+@record
 class Usage:
     input_tokens: int  # all prompt tokens, cached ones included
     output_tokens: int  # answer + reasoning + tool calls
@@ -120,7 +130,7 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
-@dataclass
+@record
 class ChatResult:
     choices: tuple[Completion, ...]
     usage: Usage
