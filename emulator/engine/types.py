@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from emulator.catalog import Protocol, TextModel
 from emulator.engine.tokens import stream_pieces
@@ -17,6 +17,21 @@ FinishReason = Literal["stop", "length", "tool_calls"]
 # user turn that offers tools (tool round-trip tests).
 ToolPolicy = Literal["named", "always"]
 TOOL_POLICIES: tuple[ToolPolicy, ...] = ("named", "always")
+
+_Class = TypeVar("_Class")
+
+# The per-request types (Message, ChatRequest, Completion, Usage, ChatResult) are `record`s:
+# frozen for the type checker (mypy refuses an assignment to a field), plain dataclasses at run
+# time, because a frozen dataclass's __init__ pays an object.__setattr__ a field, several times
+# a plain one's cost, on every request (docs/performance.md). None is hashed (a plain dataclass
+# with eq is unhashable: that would raise).
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+
+    @dataclass_transform(frozen_default=True)
+    def record(cls: type[_Class]) -> type[_Class]: ...
+else:
+    record = dataclass
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,7 @@ class ToolCall:
     arguments: str  # JSON text, exactly as sent on the wire
 
 
-@dataclass(frozen=True)
+@record
 class Message:
     role: Role
     text: str
@@ -56,7 +71,7 @@ class ResponseFormat:
     schema: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ChatRequest:
     """One chat turn, whichever protocol it came in on."""
 
@@ -78,7 +93,7 @@ class ChatRequest:
     parallel_tool_calls: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Completion:
     """One choice of the answer. Streams cut `text` and `reasoning` into pieces on demand, from
     `piece_seed`, so a non-streaming answer never pays for the cutting and a stream holds only
@@ -101,7 +116,7 @@ class Completion:
         return stream_pieces(self.reasoning, random.Random(~self.piece_seed))
 
 
-@dataclass(frozen=True)
+@record
 class Usage:
     input_tokens: int  # all prompt tokens, cached ones included
     output_tokens: int  # answer + reasoning + tool calls
@@ -115,11 +130,10 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
-@dataclass(frozen=True)
+@record
 class ChatResult:
     choices: tuple[Completion, ...]
     usage: Usage
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
