@@ -37,6 +37,21 @@ def client(token_plan: TokenPlan) -> Client:
     return Client(token_plan.management_config())
 
 
+def plan_of(emulator: RunningEmulator) -> TokenPlan:
+    """The pytest plugin's handle on an emulator started outside the `token_plan` fixture."""
+    admin = Admin(emulator.url)
+    return TokenPlan(emulator.url, admin, admin.state())
+
+
+def scenario_plan(
+    emulator_factory: Callable[..., RunningEmulator], tmp_path: Path, name: str, text: str
+) -> TokenPlan:
+    """An emulator serving scenario `name` of the YAML `text`, and its handle."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text, "utf-8")
+    return plan_of(emulator_factory(load_scenario(name, path)))
+
+
 def refused(call: Any) -> ClientException:
     """The SDK's exception for a refused call (ClientException for every 4xx)."""
     with pytest.raises(ClientException) as caught:
@@ -436,11 +451,8 @@ f:
 def test_rules_and_faults_reach_management_calls(
     emulator_factory: Callable[..., RunningEmulator], tmp_path: Path
 ) -> None:
-    path = tmp_path / "rules.yaml"
-    path.write_text(RULES, "utf-8")
-    emulator = emulator_factory(load_scenario("f", path))
-    admin = Admin(emulator.url)
-    client = Client(TokenPlan(emulator.url, admin, admin.state()).management_config())
+    plan = scenario_plan(emulator_factory, tmp_path, "f", RULES)
+    client = Client(plan.management_config())
     started = time.perf_counter()
     client.get_subscription_stats(models.GetSubscriptionStatsRequest())
     assert time.perf_counter() - started >= 0.2
@@ -453,7 +465,7 @@ def test_rules_and_faults_reach_management_calls(
         client.list_organization_members(models.ListOrganizationMembersRequest())
     assert (down.value.status_code, down.value.code) == (503, "ServiceUnavailable")
     client.get_organization(models.GetOrganizationRequest())  # `chat-only` is not for it
-    rules = {(row["model"], row["rule"]) for row in admin.journal(limit=10)}
+    rules = {(row["model"], row["rule"]) for row in plan.admin.journal(limit=10)}
     assert rules == {
         ("GetSubscriptionStats", "slow-stats"),
         ("BatchAssignSeats", "throttled-assign"),
@@ -472,8 +484,7 @@ def test_the_team_survives_a_restart_with_state(tmp_path: Path) -> None:
     state = str(tmp_path / "plan.db")
 
     def handle(emulator: RunningEmulator) -> tuple[TokenPlan, Client]:
-        admin = Admin(emulator.url)
-        plan = TokenPlan(emulator.url, admin, admin.state())
+        plan = plan_of(emulator)
         return plan, Client(plan.management_config())
 
     first = start_emulator(Config(state_file=state))
@@ -556,11 +567,7 @@ limited:
 
 
 def limited(emulator_factory: Callable[..., RunningEmulator], tmp_path: Path) -> TokenPlan:
-    path = tmp_path / "limits.yaml"
-    path.write_text(LIMITS, "utf-8")
-    emulator = emulator_factory(load_scenario("limited", path))
-    admin = Admin(emulator.url)
-    return TokenPlan(emulator.url, admin, admin.state())
+    return scenario_plan(emulator_factory, tmp_path, "limited", LIMITS)
 
 
 def pack_info(client: Client, name: str) -> Any:
@@ -674,11 +681,7 @@ team:
 def test_a_scenario_describes_the_organization(
     emulator_factory: Callable[..., RunningEmulator], tmp_path: Path
 ) -> None:
-    path = tmp_path / "team.yaml"
-    path.write_text(TEAM, "utf-8")
-    emulator = emulator_factory(load_scenario("team", path))
-    admin = Admin(emulator.url)
-    client = Client(TokenPlan(emulator.url, admin, admin.state()).management_config())
+    client = Client(scenario_plan(emulator_factory, tmp_path, "team", TEAM).management_config())
     rows = client.list_organization_members(models.ListOrganizationMembersRequest()).body.data
     assert [(row.account_name, row.roles[0], row.seat_id) for row in rows] == [
         ("dana", "ORG_OWNER", None),
