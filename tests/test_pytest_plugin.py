@@ -146,6 +146,28 @@ def test_an_unknown_scenario_is_refused_with_a_suggestion(token_plan_servers: Se
         token_plan_servers.open(Wanted("all-spnt"))
 
 
+def test_marker_values_are_checked_as_the_admin_api_checks_them(
+    token_plan_servers: Servers,
+) -> None:
+    """The fixture's switch runs the admin API's own (on the server's thread, without HTTP):
+    the same checks, the same refusals, and nothing changed by a refused one."""
+    before = token_plan_servers.open(Wanted("all-spent", seed=2, clock=FROZEN_AT))
+    refusals = {
+        Wanted(seed=-1): "seed must be a whole number from 0 to",
+        Wanted(seed=True): "seed must be a whole number",
+        Wanted(clock="yesterday"): "clock: 'yesterday' is not an ISO-8601 instant",
+        Wanted(catalog="old"): "catalog must be one of current, launch",
+        Wanted(scenario=" default"): "name must be 1 to 200 printable characters",
+    }
+    for wanted, message in refusals.items():
+        with pytest.raises(AdminError, match=message) as refused:
+            token_plan_servers.open(wanted)
+        assert refused.value.status == 400
+    state = before.admin.state()
+    assert (state["scenario"], state["clock"]["now"]) == ("all-spent", FROZEN_AT)
+    assert state["seats"][0]["key"] == before.api_key
+
+
 def test_every_catalogue_scenario_can_be_switched_to(token_plan: TokenPlan) -> None:
     for name in token_plan.admin.scenarios():
         assert token_plan.admin.switch(name)["scenario"] == name
