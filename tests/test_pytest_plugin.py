@@ -76,6 +76,35 @@ def test_every_test_starts_from_the_scenarios_start(token_plan: TokenPlan, turn:
     assert admin.state()["scenario"] == "all-spent"
 
 
+@pytest.mark.token_plan(scenario="rate-limited-then-ok", seed=5)
+@pytest.mark.parametrize("turn", [1, 2])
+def test_a_marked_scenario_starts_again_in_every_test(token_plan: TokenPlan, turn: int) -> None:
+    """Every switch to a scenario shares one Config (built once per file text): whichever of
+    these runs second still meets the rule's first two 429s and a seat with its full quota."""
+    admin = token_plan.admin
+    seat = admin.seat()
+    assert (seat["used"], seat["remaining"]) == (0, 100_000)
+    assert admin.journal() == []
+    client = openai.OpenAI(**token_plan.openai_kwargs(max_retries=0))
+    for _ in range(2):
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="qwen3.6-plus", messages=HELLO)
+    assert chat(token_plan)
+    assert 0 < admin.seat()["used"] < 100_000
+
+
+@pytest.mark.token_plan(scenario="seat-spent-pack-active")
+@pytest.mark.parametrize("turn", [1, 2])
+def test_a_pack_spent_in_one_test_is_full_in_the_next(token_plan: TokenPlan, turn: int) -> None:
+    admin = token_plan.admin
+    assert [pack["remaining"] for pack in admin.state()["packs"]] == [625_000]
+    assert admin.now() == "2026-05-10T00:00:00Z"
+    chat(token_plan)
+    assert admin.last()["from_packs"]
+    assert admin.state()["packs"][0]["remaining"] < 625_000
+    admin.advance("+2d")
+
+
 def test_the_admin_handle_reads_and_moves_the_plan(token_plan: TokenPlan) -> None:
     admin = token_plan.admin
     assert admin.set_clock(FROZEN_AT, freeze=True) == FROZEN_AT
