@@ -1,6 +1,6 @@
 """What the pytest plugin's `token_plan` fixture costs a test, and the example suite's wall time.
 
-    python bench/fixture.py [--tests 200]
+    python bench/fixture.py [--tests 200] [--no-examples]
 
 1. A generated suite of N trivial tests that use `token_plan` (alternately unmarked, on
    `default`, and marked with another scenario, seed and clock) runs in this process; a hook
@@ -104,9 +104,15 @@ def example_suite() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=200)
+    parser.add_argument(
+        "--no-examples",
+        action="store_true",
+        help="only the generated suite (for runs repeated, interleaved or under callgrind)",
+    )
     args = parser.parse_args()
     fixture_cost(args.tests)
-    example_suite()
+    if not args.no_examples:
+        example_suite()
 
 
 if __name__ == "__main__":

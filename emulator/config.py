@@ -110,7 +110,10 @@ SHIPPED = "scenarios.yaml (shipped)"  # how the shipped catalogue is named in me
 SHIPPED_PATH = Path(__file__).parent / "data" / SCENARIOS_FILE
 
 
+@functools.cache
 def embedded_scenarios_text() -> str:
+    """The shipped scenarios, read once: package data does not change under a running
+    process, and reading it through importlib.resources was a third of a scenario switch."""
     return resources.files("emulator").joinpath("data", "scenarios.yaml").read_text("utf-8")
 
 
@@ -122,13 +125,18 @@ def read_scenarios(path: Path | None = None) -> dict[str, Any]:
 
 def _scenarios(path: Path | None) -> dict[str, Any]:
     """As read_scenarios, but the cached copy itself: callers must not change it."""
+    return _validated(*_text(path))
+
+
+def _text(path: Path | None) -> tuple[str, str]:
+    """The text of `path` (or the shipped file), read now, and its name for messages."""
     source = str(path) if path else SHIPPED
     try:
         text = path.read_text("utf-8") if path else embedded_scenarios_text()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise ConfigError(f"{source}: cannot read: {reason}") from None
-    return _validated(text, source)
+    return text, source
 
 
 @functools.lru_cache(maxsize=16)
@@ -199,8 +207,17 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         known = ", ".join(sorted(sources)) or "none"
         raise ConfigError(f"{where}: no scenario named {name!r}{hint} (known: {known})")
-    chosen = _scenarios(None if sources[name] == SHIPPED else path)[name]
-    raw = copy.deepcopy(chosen) or {}
+    text, source = _text(None if sources[name] == SHIPPED else path)
+    return _built(name, str(path) if path else None, text, source)
+
+
+@functools.lru_cache(maxsize=64)
+def _built(name: str, scenarios_file: str | None, text: str, source: str) -> Config:
+    """Scenario `name` of `text` as a Config, built once per text like _validated: the pytest
+    plugin switches scenario before and after every test, and building was half the switch.
+    One Config may serve many switches because nothing changes one (it is frozen, and a
+    reset already starts the runtime again from the same Config)."""
+    raw = copy.deepcopy(_validated(text, source)[name]) or {}
     seats = tuple(
         SeatConfig(
             member=None if seat.get("member") is None else str(seat["member"]),
@@ -249,5 +266,5 @@ def load_scenario(name: str = "default", path: Path | None = None) -> Config:
         rates={model: dict(given) for model, given in (raw.get("rates") or {}).items()},
         rules=book.rules,
         initial_state=book.initial_state,
-        scenarios_file=str(path) if path else None,
+        scenarios_file=scenarios_file,
     )

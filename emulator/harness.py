@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -14,6 +16,8 @@ from emulator.config import Config
 from emulator.runtime import RUNTIME, Runtime
 from emulator.server import ANTHROPIC_BASE, OPENAI_BASE, build_app
 from emulator.serving import Runner
+
+T = TypeVar("T")
 
 
 class Endpoints:
@@ -66,6 +70,24 @@ class RunningEmulator(Endpoints):
     def api_key(self) -> str:
         """The key of the first seat."""
         return next(iter(self.runtime.seat_keys().values()))
+
+    def run(self, move: Callable[[Runtime], T], timeout: float = 10) -> T:
+        """`move(runtime)` on the server's own thread, between two requests, and its result
+        (or its exception): the runtime is the server loop's alone, as with the admin API,
+        without the HTTP round trip (a tenth of the cost)."""
+
+        # A plain callback, not run_coroutine_threadsafe: no Task to create and step, half the
+        # cost of the hop (30 against 60 µs), and the plugin makes two a test.
+        done: Future[T] = Future()
+
+        def call() -> None:
+            try:
+                done.set_result(move(self.runtime))
+            except Exception as error:  # raised again in the caller's thread
+                done.set_exception(error)
+
+        self._loop.call_soon_threadsafe(call)
+        return done.result(timeout)
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)

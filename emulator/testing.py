@@ -3,7 +3,9 @@
 The emulator runs in a background thread with its own event loop, so a test never touches its
 runtime directly: every read and every move goes through the JSON admin API (`/_emulator/`),
 which is safe from any thread, and from sync and async tests alike (a call blocks the test for
-a millisecond; the server, in its own thread, is not blocked by it).
+a millisecond; the server, in its own thread, is not blocked by it). The plugin's own move
+before and after each test, the scenario switch, is the admin API's too, but run on the
+server's thread without HTTP (`RunningEmulator.run`): it is paid by every test of a suite.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from emulator.admin.api import switch
+from emulator.admin.values import Body
 from emulator.config import Config
 from emulator.harness import Endpoints, RunningEmulator, start_emulator
+from emulator.plan.ledger import PlanError
+from emulator.runtime import Runtime
 
 # Straight to the loopback server, whatever HTTP(S)_PROXY the environment sets.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -263,18 +269,40 @@ class Servers:
 
     def open(self, wanted: Wanted) -> TokenPlan:
         """The wanted scenario, seed and clock, from their start: no state left by a test
-        before."""
+        before. AdminError when the admin API would refuse the switch."""
         server = self.server(wanted.scenarios_file)
-        admin = Admin(server.url)
-        state = admin.switch(wanted.scenario, wanted.seed, wanted.clock, wanted.catalog)
-        return TokenPlan(server.url, admin, state)
+        given = {
+            "name": wanted.scenario,
+            "seed": wanted.seed,
+            "clock": wanted.clock,
+            "catalog": wanted.catalog,
+        }
+        body = Body({name: value for name, value in given.items() if value is not None})
+        state = _switched(server, body)
+        return TokenPlan(server.url, Admin(server.url), state)
 
     def close(self, plan: TokenPlan) -> None:
         """After a test: the shared server back on `default`, for tests that use it directly
         (`token_plan_emulator`) rather than through `token_plan`."""
         if plan.url == self.shared.url:
-            plan.admin.switch("default")
+            _switched(self.shared, Body({"name": "default"}))
 
     def stop(self) -> None:
         for server in self.by_file.values():
             server.stop()
+
+
+def _switched(server: RunningEmulator, body: Body) -> dict[str, Any]:
+    """`POST /scenario` with `body`, on the server's thread; of the state it would answer,
+    what a TokenPlan reads (the whole `GET /state` also derives the AccessKey and the
+    organisation, which a test that wants them reads through its `admin`)."""
+    try:
+        return server.run(lambda runtime: _start_of(runtime, body))
+    except PlanError as error:
+        raise AdminError(error.status, error.message) from None
+
+
+def _start_of(runtime: Runtime, body: Body) -> dict[str, Any]:
+    switch(runtime, body)
+    seats = [{"member": seat.member, "key": seat.key} for seat in runtime.ledger.seats.values()]
+    return {"scenario": runtime.config.scenario, "seats": seats}

@@ -76,6 +76,35 @@ def test_every_test_starts_from_the_scenarios_start(token_plan: TokenPlan, turn:
     assert admin.state()["scenario"] == "all-spent"
 
 
+@pytest.mark.token_plan(scenario="rate-limited-then-ok", seed=5)
+@pytest.mark.parametrize("turn", [1, 2])
+def test_a_marked_scenario_starts_again_in_every_test(token_plan: TokenPlan, turn: int) -> None:
+    """Every switch to a scenario shares one Config (built once per file text): whichever of
+    these runs second still meets the rule's first two 429s and a seat with its full quota."""
+    admin = token_plan.admin
+    seat = admin.seat()
+    assert (seat["used"], seat["remaining"]) == (0, 100_000)
+    assert admin.journal() == []
+    client = openai.OpenAI(**token_plan.openai_kwargs(max_retries=0))
+    for _ in range(2):
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="qwen3.6-plus", messages=HELLO)
+    assert chat(token_plan)
+    assert 0 < admin.seat()["used"] < 100_000
+
+
+@pytest.mark.token_plan(scenario="seat-spent-pack-active")
+@pytest.mark.parametrize("turn", [1, 2])
+def test_a_pack_spent_in_one_test_is_full_in_the_next(token_plan: TokenPlan, turn: int) -> None:
+    admin = token_plan.admin
+    assert [pack["remaining"] for pack in admin.state()["packs"]] == [625_000]
+    assert admin.now() == "2026-05-10T00:00:00Z"
+    chat(token_plan)
+    assert admin.last()["from_packs"]
+    assert admin.state()["packs"][0]["remaining"] < 625_000
+    admin.advance("+2d")
+
+
 def test_the_admin_handle_reads_and_moves_the_plan(token_plan: TokenPlan) -> None:
     admin = token_plan.admin
     assert admin.set_clock(FROZEN_AT, freeze=True) == FROZEN_AT
@@ -144,6 +173,28 @@ def test_marks_are_checked(tmp_path: Path) -> None:
 def test_an_unknown_scenario_is_refused_with_a_suggestion(token_plan_servers: Servers) -> None:
     with pytest.raises(AdminError, match="did you mean 'all-spent'"):
         token_plan_servers.open(Wanted("all-spnt"))
+
+
+def test_marker_values_are_checked_as_the_admin_api_checks_them(
+    token_plan_servers: Servers,
+) -> None:
+    """The fixture's switch runs the admin API's own (on the server's thread, without HTTP):
+    the same checks, the same refusals, and nothing changed by a refused one."""
+    before = token_plan_servers.open(Wanted("all-spent", seed=2, clock=FROZEN_AT))
+    refusals = {
+        Wanted(seed=-1): "seed must be a whole number from 0 to",
+        Wanted(seed=True): "seed must be a whole number",
+        Wanted(clock="yesterday"): "clock: 'yesterday' is not an ISO-8601 instant",
+        Wanted(catalog="old"): "catalog must be one of current, launch",
+        Wanted(scenario=" default"): "name must be 1 to 200 printable characters",
+    }
+    for wanted, message in refusals.items():
+        with pytest.raises(AdminError, match=message) as refused:
+            token_plan_servers.open(wanted)
+        assert refused.value.status == 400
+    state = before.admin.state()
+    assert (state["scenario"], state["clock"]["now"]) == ("all-spent", FROZEN_AT)
+    assert state["seats"][0]["key"] == before.api_key
 
 
 def test_every_catalogue_scenario_can_be_switched_to(token_plan: TokenPlan) -> None:

@@ -250,11 +250,21 @@ async def scenarios(request: web.Request) -> web.StreamResponse:
     return _json({"current": config.scenario, "scenarios": scenario_names(path)})
 
 
+SWITCH_FIELDS = ("name", "seed", "clock", "catalog")
+
+
 async def switch_scenario(request: web.Request) -> web.StreamResponse:
     """POST {"name": ..., "seed"?, "clock"?, "catalog"?}: serve that scenario from its start
     (same file), on another model list if `catalog` says so."""
     runtime = _runtime(request)
-    body = await _body(request, "name", "seed", "clock", "catalog")
+    switch(runtime, await _body(request, *SWITCH_FIELDS))
+    return _json(views.overview(runtime))
+
+
+def switch(runtime: Runtime, body: Body) -> None:
+    """What `POST /scenario` does with its body, also called by the pytest plugin on the
+    server's own thread (testing.py), so a test's start is the admin API's, checks and all;
+    PlanError when refused, before anything changes."""
     name = body.name("name", MAX_SCENARIO_NAME_CHARS) or runtime.config.scenario
     seed = body.whole("seed", 0, MAX_SEED)
     body.instant("clock")  # refused here, before anything changes
@@ -275,7 +285,6 @@ async def switch_scenario(request: web.Request) -> web.StreamResponse:
         catalog=catalog,
     )
     runtime.switch(config)
-    return _json(views.overview(runtime))
 
 
 def add_admin_routes(app: web.Application, base: str) -> None:
