@@ -15,7 +15,7 @@ from emulator.catalog import CatalogName
 from emulator.engine.types import ToolPolicy
 from emulator.scenarios.build import rulebook_from
 from emulator.scenarios.rules import Rule
-from emulator.scenarios.schema import ScenarioError, validate
+from emulator.scenarios.schema import ScenarioError, load, validate
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -122,13 +122,24 @@ def read_scenarios(path: Path | None = None) -> dict[str, Any]:
 
 def _scenarios(path: Path | None) -> dict[str, Any]:
     """As read_scenarios, but the cached copy itself: callers must not change it."""
-    source = str(path) if path else SHIPPED
+    if path is None:
+        return _shipped()
     try:
-        text = path.read_text("utf-8") if path else embedded_scenarios_text()
+        text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ConfigError(f"{source}: cannot read: {reason}") from None
-    return _validated(text, source)
+        raise ConfigError(f"{path}: cannot read: {reason}") from None
+    return _validated(text, str(path))
+
+
+@functools.cache
+def _shipped() -> dict[str, Any]:
+    """The shipped scenarios, loaded without the validator: they and the catalogue they are
+    checked against ship together, so they validate once per build, in the test suite
+    (tests/test_scenarios.py), rather than on every start, where validating took longer than
+    the rest of the configuration together."""
+    data: dict[str, Any] = load(embedded_scenarios_text())
+    return data
 
 
 @functools.lru_cache(maxsize=16)
