@@ -101,7 +101,13 @@ class Writer:
         """Faker's lorem word list for `locale`."""
         words = self._vocabularies.get(locale)
         if words is None:
-            words = self._vocabularies[locale] = tuple(self.faker(locale, 0).get_words_list())
+            from faker import Faker
+
+            # A Faker of the lorem provider alone: the same locale lookup and the same list,
+            # without the twenty-odd other providers (0.7 ms instead of 20 ms on the first
+            # answer; a text answer needs nothing else of Faker).
+            lorem = Faker(locale, providers=["faker.providers.lorem"])
+            words = self._vocabularies[locale] = tuple(lorem.get_words_list())
         return words
 
     def prose(self, locale: str, rng: random.Random, words: int) -> str:
