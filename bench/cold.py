@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 CHAT = json.dumps(
     {
@@ -134,12 +136,25 @@ def main() -> None:
     parser.add_argument(
         "--no-bytecode",
         action="store_true",
-        help="PYTHONDONTWRITEBYTECODE=1: the package's modules compiled from source each start "
-        "(default: bytecode cached, written by an unmeasured first start of each version)",
+        help="the emulator package's modules compiled from source on every start, as an "
+        "editable install runs under PYTHONDONTWRITEBYTECODE=1: each version's package is "
+        "copied without its __pycache__ (default: bytecode cached, written by an unmeasured "
+        "first start of each version, as an installed package runs)",
     )
     args = parser.parse_args()
     versions = [Samples("this")] + [Samples(path) for path in args.baseline]
     sources: list[str | None] = [None, *args.baseline]
+    copies = tempfile.TemporaryDirectory()
+    if args.no_bytecode:
+        here = str(Path(__file__).resolve().parent.parent)
+        for index, source in enumerate(sources):
+            copy = Path(copies.name) / str(index)
+            shutil.copytree(
+                Path(source or here) / "emulator",
+                copy / "emulator",
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+            sources[index] = str(copy)
     key: str | None = None
     if not args.no_bytecode:
         for source in sources:
