@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.engine import tokens
 from emulator.engine.cache import CacheUse
-from emulator.engine.json_cut import cut_json
-from emulator.engine.schema_faker import SchemaFaker
 from emulator.engine.types import (
     ChatRequest,
     ChatResult,
@@ -272,6 +270,10 @@ class Engine:
         what was asked (a JSON instance bigger than the model could ever write)."""
         fmt = request.response_format
         if fmt.kind != "text":
+            # Imported by the first JSON answer or tool call, not at start: 8 ms of a start
+            # compiled from source (1 ms from bytecode) that a text answer never uses.
+            from emulator.engine.schema_faker import SchemaFaker
+
             schema = fmt.schema if fmt.kind == "json_schema" and fmt.schema else _JSON_OBJECT_SCHEMA
             fake = self.writer.faker(locale, rng.getrandbits(64))
             faker = SchemaFaker(schema, rng, fake, _json_budget(request))
@@ -290,6 +292,9 @@ class Engine:
     ) -> tuple[ToolCall | None, bool]:
         """The call, and whether `cap` cut its arguments (then closed again, so they stay JSON:
         json_cut); None when not even the name and `{}` fit in `cap`."""
+        from emulator.engine.json_cut import cut_json  # as SchemaFaker (_answer_text)
+        from emulator.engine.schema_faker import SchemaFaker
+
         fake = self.writer.faker("en_US", rng.getrandbits(64))
         faker = SchemaFaker(tool.schema or {"type": "object"}, rng, fake, _json_budget(request))
         arguments = faker.instance()
