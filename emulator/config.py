@@ -116,8 +116,9 @@ def embedded_scenarios_text() -> str:
 
 
 def read_scenarios(path: Path | None = None) -> dict[str, Any]:
-    """Every scenario in `path` (or the shipped file), validated: ConfigError lists every
-    problem with file and line, so a bad file never starts a half-configured server."""
+    """Every scenario in `path` (or the shipped file), validated (the shipped file by the
+    test suite: _shipped): ConfigError lists every problem with file and line, so a bad file
+    never starts a half-configured server."""
     return copy.deepcopy(_scenarios(path))
 
 
