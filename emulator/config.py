@@ -11,11 +11,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from emulator.catalog import CatalogName
+import yaml
+
+from emulator.catalog import LOADER, CatalogName
 from emulator.engine.types import ToolPolicy
 from emulator.scenarios.build import rulebook_from
 from emulator.scenarios.rules import Rule
-from emulator.scenarios.schema import ScenarioError, validate
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -118,25 +119,41 @@ def embedded_scenarios_text() -> str:
 
 
 def read_scenarios(path: Path | None = None) -> dict[str, Any]:
-    """Every scenario in `path` (or the shipped file), validated: ConfigError lists every
-    problem with file and line, so a bad file never starts a half-configured server."""
+    """Every scenario in `path` (or the shipped file), validated (the shipped file by the
+    test suite: _shipped): ConfigError lists every problem with file and line, so a bad file
+    never starts a half-configured server."""
     return copy.deepcopy(_scenarios(path))
 
 
 def _scenarios(path: Path | None) -> dict[str, Any]:
     """As read_scenarios, but the cached copy itself: callers must not change it."""
+    if path is None:
+        return _shipped()
     return _validated(*_text(path))
 
 
 def _text(path: Path | None) -> tuple[str, str]:
     """The text of `path` (or the shipped file), read now, and its name for messages."""
-    source = str(path) if path else SHIPPED
+    if path is None:
+        return embedded_scenarios_text(), SHIPPED
     try:
-        text = path.read_text("utf-8") if path else embedded_scenarios_text()
+        text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ConfigError(f"{source}: cannot read: {reason}") from None
-    return text, source
+        raise ConfigError(f"{path}: cannot read: {reason}") from None
+    return text, str(path)
+
+
+@functools.cache
+def _shipped() -> dict[str, Any]:
+    """The shipped scenarios, loaded without the validator: they and the catalogue they are
+    checked against ship together, so they validate once per build, in the test suite
+    (tests/test_scenarios.py), rather than on every start, where validating took longer than
+    the rest of the configuration together. Loaded as the catalogue is: the validator's own
+    loader differs only for a timestamp that is no date, which the shipped file has none of
+    (the test checks the two give the same data)."""
+    data: dict[str, Any] = yaml.load(embedded_scenarios_text(), Loader=LOADER)
+    return data
 
 
 @functools.lru_cache(maxsize=16)
@@ -144,6 +161,9 @@ def _validated(text: str, source: str) -> dict[str, Any]:
     """Validation is the slow part of loading a scenario (~100 ms for the catalogue), and the
     admin API's scenario switch runs once per test in a suite: the same text validates the same
     way, so it is done once per text (a file that changes is validated again)."""
+    # Imported here: only a user's file is validated (_shipped says why).
+    from emulator.scenarios.schema import ScenarioError, validate
+
     try:
         return validate(text, source)
     except ScenarioError as exc:
@@ -217,7 +237,8 @@ def _built(name: str, scenarios_file: str | None, text: str, source: str) -> Con
     plugin switches scenario before and after every test, and building was half the switch.
     One Config may serve many switches because nothing changes one (it is frozen, and a
     reset already starts the runtime again from the same Config)."""
-    raw = copy.deepcopy(_validated(text, source)[name]) or {}
+    scenarios = _shipped() if source == SHIPPED else _validated(text, source)
+    raw = copy.deepcopy(scenarios[name]) or {}
     seats = tuple(
         SeatConfig(
             member=None if seat.get("member") is None else str(seat["member"]),

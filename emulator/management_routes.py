@@ -45,17 +45,13 @@ from emulator.protocols.alibaba_openapi import (
     verify,
 )
 from emulator.runtime import RUNTIME, Runtime
+from emulator.sites import MANAGEMENT_BASE
 from emulator.streaming import journal_once, no_answer
 from emulator.web import ARRIVED, ENTRY, REQUEST_ID
 
-MANAGEMENT_BASE = "/tokenplan"
 INVITE_DAYS = {"DAYS_7": 7, "DAYS_30": 30, "MONTHS_6": 182, "YEAR_1": 365}
 SEAT_STRATEGIES = ("HIGH_TO_LOW", "LOW_TO_HIGH", "NONE")
 MAX_PAGE_SIZE = 100
-
-
-def is_management(path: str) -> bool:
-    return path == MANAGEMENT_BASE or path.startswith(MANAGEMENT_BASE + "/")
 
 
 # ---- one call -----------------------------------------------------------------------------

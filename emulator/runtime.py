@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -19,9 +20,11 @@ from emulator.plan.coding_plan import CodingPlan
 from emulator.plan.credits import MICRO
 from emulator.plan.ledger import DAY, Ledger
 from emulator.plan.organization import Organization
-from emulator.plan.store import PlanStore
 from emulator.scenarios.rules import RuleBook
 from emulator.seeds import Seeds, plan_key
+
+if TYPE_CHECKING:
+    from emulator.plan.store import PlanStore
 
 
 def build_accounts(config: Config, clock: Clock, seeds: Seeds) -> Accounts:
@@ -84,6 +87,9 @@ class Runtime:
         before a restart stays moved."""
         if config.state_file is None:
             return cls.fresh(config)
+        # Imported here: SQLite and the store's schema are for --state alone, not every start.
+        from emulator.plan.store import PlanStore
+
         seeds = Seeds(config.seed)
         store = PlanStore(config.state_file, config.scenario, config.seed)
         try:

@@ -28,8 +28,6 @@ from emulator.engine import tokens
 from emulator.errors import ApiError
 from emulator.image_routes import add_image_routes
 from emulator.journal import Entry, clip, mask
-from emulator.management_routes import is_management
-from emulator.management_routes import serve as serve_management
 from emulator.plan.accounts import Caller
 from emulator.protocols import anthropic_messages, dashscope, fields, openai_chat
 from emulator.protocols.meta import glance
@@ -37,7 +35,7 @@ from emulator.responses_routes import add_responses_routes, is_responses, refuse
 from emulator.runtime import RUNTIME, Runtime
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, rule_error
-from emulator.sites import SITES, Site, site_of
+from emulator.sites import SITES, Site, is_management, site_of
 from emulator.streaming import (
     CLIENT_GONE,
     NOT_SENT,
@@ -128,7 +126,12 @@ async def gateway(
         "request", request.method, request.path_qs, raw, arrived, sequence
     )
     if is_management(path):  # signed with an AccessKey, not a Bearer key: its own
-        return await serve_management(request)  # check and envelope (management_routes.py)
+        # check and envelope. Imported with the first management call: the module is the
+        # largest a start would otherwise compile or load (8 ms from source), for a path
+        # most runs never see.
+        from emulator.management_routes import serve as serve_management
+
+        return await serve_management(request)
     if admin:
         return await handler(request)
     if site is None:

@@ -14,6 +14,14 @@ from emulator.plan.accounts import Plan
 
 WireProtocol = Literal["openai", "anthropic", "dashscope"]
 
+# The management API (ModelStudio OpenAPI, management_routes.py): signed with an AccessKey,
+# answered before any site's key check.
+MANAGEMENT_BASE = "/tokenplan"
+
+
+def is_management(path: str) -> bool:
+    return path == MANAGEMENT_BASE or path.startswith(MANAGEMENT_BASE + "/")
+
 
 @dataclass(frozen=True)
 class Site:
