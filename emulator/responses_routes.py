@@ -21,7 +21,16 @@ from emulator.protocols.meta import ResponseMeta
 from emulator.protocols.openai_responses import Stream
 from emulator.runtime import RUNTIME, Runtime
 from emulator.streaming import sse_response
-from emulator.web import ARRIVED, BODY, CALLER, ENTRY, REQUEST_ID, headers
+from emulator.web import (
+    ARRIVED,
+    BODY,
+    CALLER,
+    ENTRY,
+    REQUEST_ID,
+    Answer,
+    headers,
+    rendered_response,
+)
 
 PATH = "/responses"
 # The service keeps about 20% of a model's window free and silently drops the oldest turns
@@ -33,31 +42,23 @@ def is_responses(path: str) -> bool:
     return PATH in path and path.split(PATH, 1)[0].endswith("/compatible-mode/v1")
 
 
-def _json(request: web.Request, body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        body=openai_responses.dumps(body).encode(),
-        headers=headers(request, "application/json"),
+def _json(request: web.Request, body: Any, status: int = 200) -> Answer:
+    return Answer(
+        openai_responses.dumps(body).encode(), headers(request, "application/json"), status
     )
 
 
-def _response_json(request: web.Request, final: dict[str, Any]) -> web.Response:
+def _response_json(request: web.Request, final: dict[str, Any]) -> Answer:
     """A response object's answer (its usual shape written without the encoder's walk)."""
-    return web.Response(
-        body=openai_responses.response_json(final).encode(),
-        headers=headers(request, "application/json"),
-    )
+    text = openai_responses.response_json(final)
+    return Answer(text.encode(), headers(request, "application/json"))
 
 
-def refusal(request: web.Request, error: ApiError) -> web.Response:
+def refusal(request: web.Request, error: ApiError) -> Answer:
     """A refused call in the flat body (the gateway's own refusals keep theirs)."""
     request[ENTRY].error = error.kind.name
     body = openai_responses.error_body(error, request[REQUEST_ID])
-    return web.Response(
-        status=error.status,
-        body=fields.compact(body).encode(),
-        headers=headers(request, "application/json"),
-    )
+    return rendered_response(request, fields.compact(body), error.status)
 
 
 async def refuse(request: web.Request, error: ApiError) -> web.StreamResponse:
@@ -174,7 +175,7 @@ async def delete_response(request: web.Request) -> web.StreamResponse:
     return _json(request, openai_responses.deleted_body(ident))
 
 
-def _not_found(request: web.Request, ident: str) -> web.Response:
+def _not_found(request: web.Request, ident: str) -> Answer:
     error = ApiError("response_not_found", id=ident)
     request[ENTRY].error = error.kind.name
     return _json(request, openai_responses.not_found_body(error), error.status)

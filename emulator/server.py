@@ -55,6 +55,7 @@ from emulator.web import (
     ENTRY,
     REQUEST_ID,
     SITE,
+    Answer,
     json_response,
     rendered_response,
 )
@@ -80,7 +81,7 @@ def error_body(error: ApiError, site: Site, request_id: str) -> dict[str, Any]:
     return openai_chat.error_body(error, request_id)
 
 
-def error_response(request: web.Request, error: ApiError, site: Site) -> web.Response:
+def error_response(request: web.Request, error: ApiError, site: Site) -> Answer:
     entry = request[ENTRY]
     entry.error = error.kind.name
     if entry.model is None:  # refused before the model was looked up: the model it named is
@@ -147,7 +148,7 @@ async def gateway(
         return web.Response(status=NOT_SENT)
     entry.request_body = clip(raw)
     response = await _answer(request, handler, site, refused)
-    if isinstance(response, web.Response) and isinstance(response.body, bytes):
+    if isinstance(response, (Answer, web.Response)) and isinstance(response.body, bytes):
         entry.response_body = clip(response.body)
     try:
         journal_once(request, response.status)  # a whole answer: committed with its charge

@@ -17,7 +17,7 @@ from emulator.journal import Entry, Journal
 from emulator.runtime import RUNTIME
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, Rule, rule_error
-from emulator.web import BODY, ENTRY, REQUEST_ID, SITE, headers
+from emulator.web import BODY, ENTRY, REQUEST_ID, SITE, DirectHead, headers
 
 log = logging.getLogger("emulator")
 
@@ -58,7 +58,7 @@ MALFORMED = {
 }
 
 
-class _HeldHeaders(web.StreamResponse):
+class _HeldHeaders(DirectHead):
     """A stream whose status line and headers wait for its first write, as a plain
     Response's do: a short answer's headers, frames and end of stream then go out in one
     write instead of three (aiohttp's own switch; the bytes on the wire are the same)."""
@@ -77,9 +77,8 @@ async def sse_response(
     protocol's stream form."""
     rule = request.get(RULE)
     fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
-    kind = web.StreamResponse if fault is not None else _HeldHeaders
-    response = kind(status=200, headers=headers(request, "text/event-stream;charset=UTF-8"))
-    response.enable_chunked_encoding()
+    kind = DirectHead if fault is not None else _HeldHeaders
+    response = kind(headers(request, "text/event-stream;charset=UTF-8"), None)
     started = False  # whether the status line went out
     pending: list[bytes] = []  # frames produced and not yet written
     size = 0  # their bytes

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import functools
 from email.utils import formatdate
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http import HttpVersion11
+from multidict import CIMultiDict
 
 from emulator.journal import Entry
 from emulator.plan.accounts import Caller
@@ -56,12 +59,75 @@ def headers(request: web.Request, content_type: str) -> dict[str, str]:
     }
 
 
-def json_response(request: web.Request, body: Any, status: int = 200) -> web.Response:
+def json_response(request: web.Request, body: Any, status: int = 200) -> Answer:
     return rendered_response(request, compact(body), status)
 
 
-def rendered_response(request: web.Request, text: str, status: int = 200) -> web.Response:
+def rendered_response(request: web.Request, text: str, status: int = 200) -> Answer:
     """A JSON answer already written as text."""
-    return web.Response(
-        status=status, body=text.encode(), headers=headers(request, "application/json")
-    )
+    return Answer(text.encode(), headers(request, "application/json"), status)
+
+
+class DirectHead(web.StreamResponse):
+    """A response whose head is DashScope's headers (`headers`), written straight from their
+    dict in the usual case.
+
+    aiohttp copies a response's headers into a case-insensitive multidict and looks a dozen of
+    them up again before it writes them. The usual answer (HTTP/1.1, the connection kept, not
+    HEAD, no response-prepare signal) needs none of that: its head is serialised from the dict,
+    the same bytes in the same order, the framing header last (Content-Length, or
+    Transfer-Encoding for a stream), as aiohttp appends it. Every other case takes aiohttp's
+    own path, which adds what HTTP/1.0, a closing connection or HEAD need."""
+
+    def __init__(self, head: dict[str, str], length: int | None, status: int = 200) -> None:
+        super().__init__(status=status)
+        self._head = head
+        self._length = length  # None: a stream, in chunks
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        if self.prepared:
+            return await super().prepare(request)
+        head, length = self._head, self._length
+        usual = (
+            request.keep_alive
+            and request.version == HttpVersion11
+            and request.method != "HEAD"
+            and self.status not in (204, 304)
+            and isinstance(request, web.Request)
+            and not request.app.on_response_prepare  # (the emulator registers none)
+        )
+        if not usual:
+            self.headers.update(head)
+            if length is None:
+                self.enable_chunked_encoding()
+            else:
+                self.content_length = length
+            return await super().prepare(request)
+        writer = self._payload_writer = request._payload_writer
+        self._req, self._keep_alive = request, True
+        if length is None:
+            self.enable_chunked_encoding()
+            writer.enable_chunking()
+            head["Transfer-Encoding"] = "chunked"
+        else:
+            writer.length = length
+            head["Content-Length"] = str(length)
+        # (aiohttp's serialiser reads any mapping; it refuses a control character in a value)
+        status_line = f"HTTP/1.1 {self.status} {self.reason}"
+        await writer.write_headers(status_line, cast("CIMultiDict[str]", head))
+        if self._send_headers_immediately:
+            writer.send_headers()
+        return writer
+
+
+class Answer(DirectHead):
+    """A whole answer: its body goes out with its head, in one send."""
+
+    _send_headers_immediately = False
+
+    def __init__(self, body: bytes, head: dict[str, str], status: int = 200) -> None:
+        super().__init__(head, len(body), status)
+        self.body = body
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await super().write_eof(b"" if self._must_be_empty_body else self.body)

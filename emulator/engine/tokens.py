@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emulator.engine.vocabulary import CHUNK, counter
+from emulator.seeds import randint
 
 if TYPE_CHECKING:
     from emulator.engine.types import Message, ToolSpec
@@ -154,13 +155,20 @@ def stream_pieces(text: str, rng: random.Random) -> Iterator[str]:
     """A stream's fragments of `text`: one to four tokens each (more where a character spans
     tokens: a fragment is never a piece of a character); the last carries the rest."""
     ends = counter().ends(text)
-    start = taken = 0
-    wanted = rng.randint(1, 4) if ends else 0
-    for number, end in enumerate(ends, 1):
-        taken += 1
-        if taken >= wanted and end > start and number < len(ends):
+    last = len(ends) - 1  # the last token's end is never a cut: the rest goes out after
+    start = 0
+    # Token by token, a cut falls `wanted` tokens after the previous one, or at the first
+    # token after that which ends past it (a character spanning tokens repeats an end): so
+    # the walk jumps from cut to cut. The draws are randint(1, 4)'s (seeds.randint).
+    at = randint(rng, 1, 4) - 1 if ends else 0
+    while at < last:
+        end = ends[at]
+        if end > start:
             yield text[start:end]
-            start, taken, wanted = end, 0, rng.randint(1, 4)
+            start = end
+            at += randint(rng, 1, 4)
+        else:
+            at += 1
     if start < len(text):
         yield text[start:]
 

@@ -107,12 +107,16 @@ class Completion:
     signature: str = ""
     piece_seed: int = 0
 
+    # (An empty text has no pieces and draws nothing: it costs no generator's seeding.)
+
     @property
     def text_pieces(self) -> Iterator[str]:
-        return stream_pieces(self.text, random.Random(self.piece_seed))
+        return stream_pieces(self.text, random.Random(self.piece_seed)) if self.text else iter(())
 
     @property
     def reasoning_pieces(self) -> Iterator[str]:
+        if not self.reasoning:
+            return iter(())
         return stream_pieces(self.reasoning, random.Random(~self.piece_seed))
 
 

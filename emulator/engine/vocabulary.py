@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import itertools
 import logging
 import os
 import unicodedata
@@ -96,6 +97,9 @@ class Bpe:
         # Offsets refer to `text` as given: generated text is NFC already, and a scripted text
         # that is not is cut on its own code points.
         starts, continuing = self.starts, self.continuing
+        if text.isascii():  # (the usual answer) a token then starts as many characters as it
+            # has bytes, none of them a continuation: the ends are the running sums
+            return list(itertools.accumulate(map(starts.__getitem__, self.ids(text))))
         ends: list[int] = []
         at = 0  # characters started so far
         for token in self.ids(text):
