@@ -1,0 +1,155 @@
+"""Instructions a request costs the server over HTTP: the figure that does not move with the
+machine's load.
+
+    python bench/instructions.py [--case chat] [--requests 1000] [--warm 100] [--baseline DIR]
+
+The emulator (or the bare handler: `--case bare`) runs under valgrind's callgrind; one
+keep-alive connection sends `--warm` requests, the counters are zeroed, `--requests` more are
+sent one after another and the counters dumped: their total over the requests is what a request
+costs the server's process in user space (parsing, the app, the answer, the event loop; not
+the kernel's socket work), garbage collections included. Use 1,000 requests or more: a full
+collection falls every few thousand requests and weighs on a short window. `--baseline` runs
+another checkout's emulator the same way first (before/after in one run). valgrind runs the
+server about 50 times slower, so a case of 1,000 requests takes two to three minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CLOCK = "2026-05-01T00:00:00Z"
+SAY = [{"role": "user", "content": "Write one short paragraph about the sea."}]
+# The cases of bench/run.py: path and body.
+CASES: dict[str, tuple[str, dict[str, object]]] = {
+    "bare": ("/json", {"model": "x"}),
+    "chat": (
+        "/compatible-mode/v1/chat/completions",
+        {"model": "qwen3.6-plus", "messages": SAY, "enable_thinking": False},
+    ),
+    "anthropic": (
+        "/apps/anthropic/v1/messages",
+        {"model": "qwen3.6-plus", "messages": SAY, "max_tokens": 512},
+    ),
+    "responses": (
+        "/compatible-mode/v1/responses",
+        {"model": "qwen3.6-plus", "input": SAY[0]["content"], "enable_thinking": False},
+    ),
+}
+CASES |= {
+    f"{name} stream": (path, {**body, "stream": True})
+    for name, (path, body) in list(CASES.items())
+    if name != "bare"
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def send(port: int, path: str, body: dict[str, object], key: str, count: int) -> None:
+    raw = json.dumps(body).encode()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for _ in range(count):
+            connection.request("POST", path, raw, headers)
+            reply = connection.getresponse()
+            reply.read()
+            if reply.status != 200:
+                raise RuntimeError(f"{path}: {reply.status}")
+    finally:
+        connection.close()
+
+
+def measure(checkout: Path, case: str, requests: int, warm: int) -> float:
+    """Instructions a request of `case` costs the server of `checkout`."""
+    port = free_port()
+    bare = case == "bare"
+    command = (
+        [sys.executable, str(HERE / "bare_server.py"), str(port)]
+        if bare
+        else [sys.executable, "-m", "emulator", "--port", str(port), "--clock", CLOCK]
+    )
+    out = Path(tempfile.mkdtemp(prefix="callgrind-"))
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", *command],
+        cwd=checkout,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base + ("/health" if bare else "/_emulator/health"))
+        key = ""
+        if not bare:
+            with urllib.request.urlopen(base + "/_emulator/state", timeout=30) as reply:
+                key = json.load(reply)["seats"][0]["key"]
+        path, body = CASES[case]
+        send(port, path, body, key, warm)
+        subprocess.run(
+            ["callgrind_control", "-z", str(server.pid)], check=True, capture_output=True
+        )
+        send(port, path, body, key, requests)
+        subprocess.run(
+            ["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True
+        )
+        dumped = next(out.glob("cg.*.1"))
+        totals = re.search(r"^(?:summary|totals): (\d+)", dumped.read_text(), re.MULTILINE)
+        if totals is None:
+            raise RuntimeError(f"no totals in {dumped}")
+        return int(totals.group(1)) / requests
+    finally:
+        server.terminate()
+        server.wait(60)
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--case", choices=sorted(CASES), action="append")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--warm", type=int, default=100)
+    parser.add_argument("--baseline", default="", help="another checkout, measured first")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is needed (Debian: apt-get install valgrind)")
+    checkouts = [Path(args.baseline).resolve()] if args.baseline else []
+    checkouts.append(HERE.parent)
+    print("| case | checkout | instructions a request |\n|---|---|---|")
+    for case in args.case or ["chat"]:
+        for checkout in checkouts if case != "bare" else checkouts[-1:]:
+            figure = measure(checkout, case, args.requests, args.warm)
+            print(f"| {case} | {checkout} | {figure:,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
