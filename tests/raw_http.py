@@ -9,6 +9,20 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+# The headers the emulator writes on an answer, in the order DashScope's gateway sends them
+# (docs/sources.md); aiohttp adds the framing after them.
+DASHSCOPE_HEADERS = (
+    "Content-Type",
+    "x-request-id",
+    "vary",
+    "x-dashscope-call-gateway",
+    "req-arrive-time",
+    "resp-start-time",
+    "req-cost-time",
+    "Server",
+    "Date",
+)
+
 
 @dataclass(frozen=True)
 class Reply:

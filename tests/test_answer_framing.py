@@ -8,35 +8,25 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from emulator.config import Config
 from emulator.harness import RunningEmulator, start_emulator
 from tests.conftest import FROZEN_AT
+from tests.raw_http import DASHSCOPE_HEADERS
 
 CHAT = "/compatible-mode/v1/chat/completions"
 BODY = json.dumps(
     {"model": "qwen3.6-plus", "messages": [{"role": "user", "content": "Say hi."}]}
 ).encode()
-# DashScope's headers in the order the gateway sends them, the length last (docs/sources.md).
-HEAD_ORDER = [
-    "Content-Type",
-    "x-request-id",
-    "vary",
-    "x-dashscope-call-gateway",
-    "req-arrive-time",
-    "resp-start-time",
-    "req-cost-time",
-    "Server",
-    "Date",
-    "Content-Length",
-]
+# DashScope's headers in the order the gateway sends them, the length last.
+HEAD_ORDER = [*DASHSCOPE_HEADERS, "Content-Length"]
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Any:
+def emulator() -> Iterator[RunningEmulator]:
     running = start_emulator(Config(clock=FROZEN_AT))
     yield running
     running.stop()
@@ -117,33 +107,32 @@ def test_a_keep_alive_answer_has_dashscopes_head_in_order_and_the_connection_sta
         assert buffered == b""
 
 
-def test_connection_close_is_answered_with_connection_close_and_a_close(
-    emulator: RunningEmulator,
+@pytest.mark.parametrize(
+    ("version", "extra", "status", "names"),
+    [
+        ("1.1", {"Connection": "close"}, "HTTP/1.1 200 OK", [*HEAD_ORDER, "Connection"]),
+        ("1.0", {}, "HTTP/1.0 200 OK", HEAD_ORDER),
+    ],
+    ids=["http-1.1-connection-close", "http-1.0"],
+)
+def test_a_connection_not_kept_gets_its_answer_then_a_close(
+    emulator: RunningEmulator, version: str, extra: dict[str, str], status: str, names: list[str]
 ) -> None:
     with _connect(emulator) as sock:
-        sock.sendall(_request(emulator, Connection="close"))
-        status, headers, body = _read(sock, bytearray())
-        assert status == "HTTP/1.1 200 OK"
-        assert [name for name, _ in headers] == [*HEAD_ORDER, "Connection"]
-        assert dict(headers)["Connection"] == "close"
+        sock.sendall(_request(emulator, version=version, **extra))
+        got, headers, body = _read(sock, bytearray())
+        assert got == status
+        assert [name for name, _ in headers] == names
+        assert dict(headers).get("Connection") == extra.get("Connection")
         assert json.loads(body)["object"] == "chat.completion"
         assert _closed(sock)
 
 
-def test_http_1_0_is_answered_in_http_1_0_and_closed_unless_kept(
-    emulator: RunningEmulator,
-) -> None:
-    with _connect(emulator) as sock:
-        sock.sendall(_request(emulator, version="1.0"))
-        status, headers, body = _read(sock, bytearray())
-        assert status == "HTTP/1.0 200 OK"
-        assert [name for name, _ in headers] == HEAD_ORDER
-        assert json.loads(body)["object"] == "chat.completion"
-        assert _closed(sock)
+def test_http_1_0_keep_alive_is_kept_and_said(emulator: RunningEmulator) -> None:
     with _connect(emulator) as sock:
         buffered = bytearray()
         sock.sendall(_request(emulator, version="1.0", Connection="keep-alive"))
-        status, headers, body = _read(sock, buffered)
+        status, headers, _ = _read(sock, buffered)
         assert status == "HTTP/1.0 200 OK"
         assert dict(headers)["Connection"] == "keep-alive"
         sock.sendall(_request(emulator, version="1.0", Connection="keep-alive"))

@@ -20,19 +20,8 @@ import pytest
 from emulator.config import Config
 from emulator.harness import RunningEmulator, start_emulator
 from tests.conftest import FROZEN_AT
+from tests.raw_http import DASHSCOPE_HEADERS
 
-# Headers whose values the emulator computes (the rest are aiohttp's, or framing).
-PINNED_HEADERS = (
-    "Content-Type",
-    "x-request-id",
-    "vary",
-    "x-dashscope-call-gateway",
-    "req-arrive-time",
-    "resp-start-time",
-    "req-cost-time",
-    "Server",
-    "Date",
-)
 SAY = [{"role": "user", "content": "Write one short paragraph about the sea."}]
 CHINESE = [{"role": "user", "content": "请用一段话介绍一下大海。"}]
 WEATHER = {
@@ -139,7 +128,7 @@ def _exchange(
     reply = connection.getresponse()
     payload = reply.read()
     connection.close()
-    pinned = [f"{name}: {reply.getheader(name)}" for name in PINNED_HEADERS]
+    pinned = [f"{name}: {reply.getheader(name)}" for name in DASHSCOPE_HEADERS]  # ours
     return f"{reply.status}\n".encode() + "\n".join(pinned).encode() + b"\n\n" + payload
 
 
