@@ -28,7 +28,6 @@ from emulator.web import (
     ENTRY,
     REQUEST_ID,
     Answer,
-    headers,
     rendered_response,
 )
 
@@ -43,15 +42,12 @@ def is_responses(path: str) -> bool:
 
 
 def _json(request: web.Request, body: Any, status: int = 200) -> Answer:
-    return Answer(
-        openai_responses.dumps(body).encode(), headers(request, "application/json"), status
-    )
+    return rendered_response(request, openai_responses.dumps(body), status)
 
 
 def _response_json(request: web.Request, final: dict[str, Any]) -> Answer:
     """A response object's answer (its usual shape written without the encoder's walk)."""
-    text = openai_responses.response_json(final)
-    return Answer(text.encode(), headers(request, "application/json"))
+    return rendered_response(request, openai_responses.response_json(final))
 
 
 def refusal(request: web.Request, error: ApiError) -> Answer:

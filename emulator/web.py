@@ -96,17 +96,16 @@ class DirectHead(web.StreamResponse):
             and isinstance(request, web.Request)
             and not request.app.on_response_prepare  # (the emulator registers none)
         )
+        if length is None:
+            self.enable_chunked_encoding()
         if not usual:
             self.headers.update(head)
-            if length is None:
-                self.enable_chunked_encoding()
-            else:
+            if length is not None:
                 self.content_length = length
             return await super().prepare(request)
         writer = self._payload_writer = request._payload_writer
         self._req, self._keep_alive = request, True
         if length is None:
-            self.enable_chunked_encoding()
             writer.enable_chunking()
             head["Transfer-Encoding"] = "chunked"
         else:

@@ -76,7 +76,7 @@ class Prompt:
     def of(cls, request: ChatRequest) -> Prompt:
         return cls(
             request.model.id,
-            _counts(request.messages, request.tools),
+            tokens.prefix_counts(request.messages, request.tools),
             _markers(request.messages, request.tools),
             request.messages,
             request.tools,
@@ -183,11 +183,6 @@ class ContextCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
-
-
-def _counts(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> tuple[int, ...]:
-    """Prompt tokens of every prefix: tools only, then one more message each."""
-    return tokens.prefix_counts(messages, tools)
 
 
 def _digests(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[bytes]:

@@ -107,17 +107,20 @@ class Completion:
     signature: str = ""
     piece_seed: int = 0
 
-    # (An empty text has no pieces and draws nothing: it costs no generator's seeding.)
-
     @property
     def text_pieces(self) -> Iterator[str]:
-        return stream_pieces(self.text, random.Random(self.piece_seed)) if self.text else iter(())
+        return _pieces(self.text, self.piece_seed)
 
     @property
     def reasoning_pieces(self) -> Iterator[str]:
-        if not self.reasoning:
-            return iter(())
-        return stream_pieces(self.reasoning, random.Random(~self.piece_seed))
+        return _pieces(self.reasoning, ~self.piece_seed)
+
+
+def _pieces(text: str, seed: int) -> Iterator[str]:
+    """`text`'s stream pieces, drawn from `seed`. An empty text has none and draws nothing, so
+    it costs no generator's seeding (about 5 us: a stream without thinking asks for its empty
+    reasoning's)."""
+    return stream_pieces(text, random.Random(seed)) if text else iter(())
 
 
 @record
