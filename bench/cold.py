@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import free_port
+
 CHAT = json.dumps(
     {
         "model": "qwen3.6-plus",
@@ -43,13 +45,6 @@ class Samples:
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
     firsts: list[float] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def ask(port: int, request: bytes) -> bytes | None:

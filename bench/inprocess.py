@@ -46,6 +46,7 @@ from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from aiohttp.web_request import Request
+from common import ANTHROPIC_BODY, CHAT_BODY, RESPONSES_BODY, SAY
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -55,22 +56,12 @@ from emulator.engine.types import Message, ToolCall, ToolSpec
 from emulator.runtime import RUNTIME
 from emulator.server import build_app
 
-SAY = [{"role": "user", "content": "Write one short paragraph about the sea."}]
-CHAT = {"model": "qwen3.6-plus", "messages": SAY, "enable_thinking": False}
 CASES: dict[str, tuple[str, dict[str, Any], str]] = {
-    "bare aiohttp JSON": ("/bare", CHAT, "seat"),
-    "openai chat": ("/compatible-mode/v1/chat/completions", CHAT, "seat"),
-    "  same, pay-as-you-go": ("/dashscope/compatible-mode/v1/chat/completions", CHAT, "payg"),
-    "anthropic messages": (
-        "/apps/anthropic/v1/messages",
-        {"model": "qwen3.6-plus", "messages": SAY, "max_tokens": 512},
-        "seat",
-    ),
-    "openai responses": (
-        "/compatible-mode/v1/responses",
-        {"model": "qwen3.6-plus", "input": SAY[0]["content"], "enable_thinking": False},
-        "seat",
-    ),
+    "bare aiohttp JSON": ("/bare", CHAT_BODY, "seat"),
+    "openai chat": ("/compatible-mode/v1/chat/completions", CHAT_BODY, "seat"),
+    "  same, pay-as-you-go": ("/dashscope/compatible-mode/v1/chat/completions", CHAT_BODY, "payg"),
+    "anthropic messages": ("/apps/anthropic/v1/messages", ANTHROPIC_BODY, "seat"),
+    "openai responses": ("/compatible-mode/v1/responses", RESPONSES_BODY, "seat"),
 }
 BARE_BODY = json.dumps({"choices": [{"message": {"content": "A fixed answer. " * 24}}]}).encode()
 

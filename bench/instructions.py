@@ -21,56 +21,35 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
+from common import (
+    ANTHROPIC_BODY,
+    CHAT_BODY,
+    RESPONSES_BODY,
+    free_port,
+    streamed,
+    wait_healthy,
+)
+
 HERE = Path(__file__).resolve().parent
 CLOCK = "2026-05-01T00:00:00Z"
-SAY = [{"role": "user", "content": "Write one short paragraph about the sea."}]
 # The cases of bench/run.py: path and body.
 CASES: dict[str, tuple[str, dict[str, object]]] = {
     "bare": ("/json", {"model": "x"}),
-    "chat": (
-        "/compatible-mode/v1/chat/completions",
-        {"model": "qwen3.6-plus", "messages": SAY, "enable_thinking": False},
-    ),
-    "anthropic": (
-        "/apps/anthropic/v1/messages",
-        {"model": "qwen3.6-plus", "messages": SAY, "max_tokens": 512},
-    ),
-    "responses": (
-        "/compatible-mode/v1/responses",
-        {"model": "qwen3.6-plus", "input": SAY[0]["content"], "enable_thinking": False},
-    ),
+    "chat": ("/compatible-mode/v1/chat/completions", CHAT_BODY),
+    "anthropic": ("/apps/anthropic/v1/messages", ANTHROPIC_BODY),
+    "responses": ("/compatible-mode/v1/responses", RESPONSES_BODY),
 }
 CASES |= {
-    f"{name} stream": (path, {**body, "stream": True})
+    f"{name} stream": (path, streamed(body))
     for name, (path, body) in list(CASES.items())
     if name != "bare"
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 def send(port: int, path: str, body: dict[str, object], key: str, count: int) -> None:
@@ -108,7 +87,7 @@ def measure(checkout: Path, case: str, requests: int, warm: int) -> float:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_healthy(base + ("/health" if bare else "/_emulator/health"))
+        wait_healthy(base + ("/health" if bare else "/_emulator/health"), timeout=120)
         key = ""
         if not bare:
             with urllib.request.urlopen(base + "/_emulator/state", timeout=30) as reply:

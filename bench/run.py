@@ -26,7 +26,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from common import (
+    ANTHROPIC_BODY,
+    CHAT_BODY,
+    RESPONSES_BODY,
+    free_port,
+    streamed,
+    wait_healthy,
+)
 
 HERE = Path(__file__).resolve().parent
 CLOCK = "2026-05-01T00:00:00Z"
@@ -94,25 +101,6 @@ def cpu_seconds(pid: int) -> float:
     server, whatever the load generator in this process can keep up with."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(url: str, timeout: float = 10.0) -> float:
-    """Seconds until `url` answers 200."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as reply:
-                if reply.status == 200:
-                    return time.perf_counter() - started
-        except OSError:
-            time.sleep(0.005)
-    raise TimeoutError(url)
 
 
 def start(
@@ -299,8 +287,7 @@ def concurrent_streams(count: int) -> None:
         key, _ = keys_of(port)
         url = f"http://127.0.0.1:{port}/compatible-mode/v1/chat/completions"
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        say = [{"role": "user", "content": "Write one short paragraph about the sea."}]
-        body = {"model": "qwen3.6-plus", "messages": say, "stream": True}
+        body = streamed(CHAT_BODY)
         started = rss_kib(process.pid)
         # One stream first: the vocabulary (loaded on the first count) and Faker are the
         # process's, not the concurrent streams' growth; both figures are printed.
@@ -488,44 +475,52 @@ def main() -> None:
         key, payg_key = keys_of(emu_port)
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         payg_auth = {**auth, "Authorization": f"Bearer {payg_key}"}
-        say = [{"role": "user", "content": "Write one short paragraph about the sea."}]
         emu = f"http://127.0.0.1:{emu_port}"
         oai = f"{emu}/compatible-mode/v1/chat/completions"
         ant = f"{emu}/apps/anthropic/v1/messages"
         resp = f"{emu}/compatible-mode/v1/responses"
-        base = {"model": "qwen3.6-plus", "messages": say, "enable_thinking": False}
-        anth = {"model": "qwen3.6-plus", "messages": say, "max_tokens": 512}
-        said = {"model": "qwen3.6-plus", "input": say[0]["content"], "enable_thinking": False}
         bare_json = f"http://127.0.0.1:{bare_port}/json"
         cases = [
             Case("bare aiohttp JSON", bare, bare_json, {}, {}),
-            Case("openai chat, non-streaming", emulator, oai, base, auth),
+            Case("openai chat, non-streaming", emulator, oai, CHAT_BODY, auth),
             Case(
                 "  same, pay-as-you-go (no ledger)",
                 emulator,
                 oai.replace("/compatible-mode", "/dashscope/compatible-mode"),
-                base,
+                CHAT_BODY,
                 payg_auth,
             ),
             Case(
                 "  same, --state (SQLite)",
                 stateful,
                 f"http://127.0.0.1:{stateful_port}/compatible-mode/v1/chat/completions",
-                base,
+                CHAT_BODY,
                 auth,
             ),
             Case(
                 "  same, heuristic token counter",
                 heuristic,
                 f"http://127.0.0.1:{heuristic_port}/compatible-mode/v1/chat/completions",
-                base,
+                CHAT_BODY,
                 auth,
             ),
-            Case("openai chat, streaming", emulator, oai, {**base, "stream": True}, auth),
-            Case("anthropic messages, non-streaming", emulator, ant, anth, auth),
-            Case("anthropic messages, streaming", emulator, ant, {**anth, "stream": True}, auth),
-            Case("openai responses, non-streaming", emulator, resp, said, auth),
-            Case("openai responses, streaming", emulator, resp, {**said, "stream": True}, auth),
+            Case("openai chat, streaming", emulator, oai, streamed(CHAT_BODY), auth),
+            Case("anthropic messages, non-streaming", emulator, ant, ANTHROPIC_BODY, auth),
+            Case(
+                "anthropic messages, streaming",
+                emulator,
+                ant,
+                streamed(ANTHROPIC_BODY),
+                auth,
+            ),
+            Case("openai responses, non-streaming", emulator, resp, RESPONSES_BODY, auth),
+            Case(
+                "openai responses, streaming",
+                emulator,
+                resp,
+                streamed(RESPONSES_BODY),
+                auth,
+            ),
         ]
         if args.peer:
             peer_port = free_port()
@@ -557,14 +552,14 @@ def main() -> None:
                     "fakellm 0.3.5 chat, non-streaming",
                     peer,
                     f"{peer_url}/v1/chat/completions",
-                    base,
+                    CHAT_BODY,
                     auth,
                 ),
                 Case(
                     "fakellm 0.3.5 messages, non-streaming",
                     peer,
                     f"{peer_url}/v1/messages",
-                    anth,
+                    ANTHROPIC_BODY,
                     auth,
                 ),
             ]
