@@ -1,0 +1,117 @@
+"""How the HTTP server runs a request's handler (emulator/serving.py): before Python 3.12, in
+its connection's own task rather than a new Task a request; on every version, with aiohttp's
+semantics kept: a handler outlives a client that hangs up, a failing handler is a 500 (aiohttp then
+closes that connection), pipelined requests are answered in order."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+from emulator.config import HttpLimits
+from emulator.serving import Runner
+
+Serve = Callable[[web.Application], Awaitable[int]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Serve an app through the emulator's Runner on a loopback port; the port."""
+    runners: list[Runner] = []
+
+    async def start(app: web.Application) -> int:
+        runner = Runner(app, HttpLimits())
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return int(runner.addresses[0][1])
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def exchange(port: int, raw: bytes, answers: int = 1) -> list[bytes]:
+    """Send `raw` on one connection; the heads and bodies of `answers` answers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    got = []
+    for _ in range(answers):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        got.append(head + await reader.readexactly(length))
+    writer.close()
+    await writer.wait_closed()
+    return got
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+
+async def test_requests_on_a_connection_run_in_its_own_task(serve: Serve) -> None:
+    tasks: list[asyncio.Task[object] | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        tasks.append(asyncio.current_task())
+        return web.Response(text=request.path)
+
+    app = web.Application()
+    app.router.add_get("/{n}", handler)
+    port = await serve(app)
+    answers = await exchange(port, get("/1") + get("/2") + get("/3"), answers=3)
+
+    assert [answer.rsplit(b"\r\n\r\n", 1)[1] for answer in answers] == [b"/1", b"/2", b"/3"]
+    assert len(tasks) == 3 and all(task is not None for task in tasks)
+    if sys.version_info < (3, 12):  # no Task a request: the connection's task answers them all
+        assert tasks[0] is tasks[1] is tasks[2]
+    else:  # aiohttp's eager Task a request, left as it is
+        assert len({id(task) for task in tasks}) == 3
+
+
+async def test_a_handler_finishes_after_its_client_hung_up(serve: Serve) -> None:
+    entered, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        entered.set()
+        await release.wait()
+        finished.set()  # aiohttp's default: a hang-up does not cancel the handler
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    port = await serve(app)
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(get("/"))
+    await asyncio.wait_for(entered.wait(), 5)
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.05)  # the server sees the hang-up
+    release.set()
+    await asyncio.wait_for(finished.wait(), 5)
+    assert finished.is_set()
+
+
+async def test_a_failing_handler_is_a_500_and_the_server_goes_on(serve: Serve) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == "/fail":
+            raise RuntimeError("boom")
+        return web.Response(text="fine")
+
+    app = web.Application()
+    app.router.add_get("/{name}", handler)
+    port = await serve(app)
+    (failed,) = await exchange(port, get("/fail"))
+    (fine,) = await exchange(port, get("/next"))
+
+    assert failed.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert fine.startswith(b"HTTP/1.1 200 OK\r\n") and fine.endswith(b"\r\n\r\nfine")
