@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.call import CALL
 from emulator.catalog import Protocol, TextModel
 from emulator.engine import tokens
 from emulator.engine.builtin_tools import ToolRun
@@ -17,8 +18,8 @@ from emulator.protocols import fields
 from emulator.protocols.meta import ResponseMeta
 from emulator.runtime import RUNTIME, Runtime
 from emulator.scenarios.rules import fill
-from emulator.streaming import RULE, RULE_CALL, journal_once
-from emulator.web import ARRIVED, CALLER, ENTRY, REQUEST_ID
+from emulator.streaming import journal_once
+from emulator.web import CALLER
 
 
 def text_model(runtime: Runtime, body: dict[str, Any], protocol: Protocol) -> TextModel:
@@ -40,7 +41,8 @@ def complete(
     are the built-in tool calls the service made for it: what they returned is input to the
     model, and each call is charged. `digest`: the conversation's, when the caller has it."""
     runtime = request.app[RUNTIME]
-    entry = request[ENTRY]
+    call = request[CALL]
+    entry = call.entry
     entry.model, entry.stream = chat.model.id, chat.stream
     # With the context cache on, its reading of the prompt counts the tokens too (counted once).
     prompt = Prompt.of(chat) if runtime.config.context_cache else None
@@ -51,17 +53,17 @@ def complete(
     runtime.accounts.admit(caller)
     # Looked up only once the call is admitted, so a refused request neither hits nor fills the
     # cache. One cache per account: the Token Plan's seats share theirs (one subscription).
-    cache = runtime.cache.use(caller.plan, prompt, request[ARRIVED]) if prompt else None
+    cache = runtime.cache.use(caller.plan, prompt, call.arrived) if prompt else None
     input_tokens += sum(run.result_tokens for run in runs)
-    rule = request.get(RULE)
-    if rule is not None and rule.reply is not None:
+    answering = call.answering
+    if answering is not None and answering.rule.reply is not None:
         script = fill(
-            rule.reply,
+            answering.rule.reply,
             last_user=next((m.text for m in reversed(chat.messages) if m.role == "user"), ""),
             model=chat.model.id,
             member=caller.seat.member if caller.seat is not None else "",
-            call=request[RULE_CALL],
-            request_id=request[REQUEST_ID],
+            call=answering.call,
+            request_id=call.request_id,
         )
         result = runtime.engine.scripted(chat, script, input_tokens, cache, digest)
     else:
@@ -79,4 +81,5 @@ def complete(
 
 
 def response_meta(request: web.Request, model: TextModel) -> ResponseMeta:
-    return ResponseMeta(request[REQUEST_ID], int(request[ARRIVED]), model.id)
+    call = request[CALL]
+    return ResponseMeta(call.request_id, int(call.arrived), model.id)

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.call import CALL
 from emulator.catalog import ImageModel
 from emulator.engine.gallery import LIFETIME, QUEUED, RUNNING, Picture, Task
 from emulator.engine.images import paint
@@ -17,7 +18,7 @@ from emulator.numerals import ascii_int
 from emulator.protocols import dashscope_images, fields
 from emulator.protocols.dashscope_images import ImageRequest
 from emulator.runtime import RUNTIME, Runtime
-from emulator.web import ARRIVED, BODY, CALLER, ENTRY, REQUEST_ID, json_response
+from emulator.web import ARRIVED, CALLER, REQUEST_ID, json_response
 
 FILES = "/_emulator/files"
 SEED_RANGE = 2**31 - 1
@@ -40,7 +41,7 @@ def _generate(request: web.Request, image: ImageRequest) -> list[Picture]:
     """Admit the call, record the pictures (painted when fetched) and charge them."""
     runtime = request.app[RUNTIME]
     caller = request[CALLER]
-    entry = request[ENTRY]
+    entry = request[CALL].entry
     entry.model = image.model.id
     runtime.accounts.admit(caller)
     now = request[ARRIVED]
@@ -83,7 +84,7 @@ def _urls(request: web.Request, pictures: list[Picture]) -> list[str]:
 async def multimodal_generation(request: web.Request) -> web.StreamResponse:
     """POST .../multimodal-generation/generation: every image model, answered at once."""
     runtime = request.app[RUNTIME]
-    body = fields.parse_object(request[BODY])
+    body = fields.parse_object(request[CALL].body)
     image = dashscope_images.parse(body, _image_model(runtime, body))
     pictures = _generate(request, image)
     answer = dashscope_images.generation_body(image, _urls(request, pictures), request[REQUEST_ID])
@@ -95,7 +96,7 @@ async def image_generation(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     if request.headers.get("X-DashScope-Async", "").lower() != "enable":
         raise ApiError("async_required")
-    body = fields.parse_object(request[BODY])
+    body = fields.parse_object(request[CALL].body)
     image = dashscope_images.parse(body, _image_model(runtime, body, family="wan"))
     pictures = _generate(request, image)
     answer = dashscope_images.generation_body(image, _urls(request, pictures), request[REQUEST_ID])

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
+from emulator import call as journaled
 from emulator.admin import views
 from emulator.journal import Entry
 from emulator.management_rules import NoAnswer, consult
@@ -47,7 +48,7 @@ from emulator.protocols.alibaba_openapi import (
 from emulator.runtime import RUNTIME, Runtime
 from emulator.sites import MANAGEMENT_BASE
 from emulator.streaming import journal_once, no_answer
-from emulator.web import ARRIVED, ENTRY, REQUEST_ID
+from emulator.web import ARRIVED, REQUEST_ID
 
 INVITE_DAYS = {"DAYS_7": 7, "DAYS_30": 30, "MONTHS_6": 182, "YEAR_1": 365}
 SEAT_STRATEGIES = ("HIGH_TO_LOW", "LOW_TO_HIGH", "NONE")
@@ -651,9 +652,10 @@ async def serve(request: web.Request) -> web.Response:
     """Answer one management call: signature, action, answer; journalled like a model call."""
     runtime = request.app[RUNTIME]
     rid = request_id(request[REQUEST_ID])
-    entry = request[ENTRY] = Entry(
+    entry = Entry(
         request[REQUEST_ID], request[ARRIVED], request.method, request.path, "token_plan", "openapi"
     )
+    request[journaled.CALL] = journaled.Call(request[REQUEST_ID], request[ARRIVED], b"", entry)
     status, body = 200, {}
     try:
         raw = await request.read()

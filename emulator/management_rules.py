@@ -49,7 +49,7 @@ async def consult(request: web.Request, action: str) -> None:
     answering = await answering_rule(request, probe)
     if answering is None:
         return
-    rule, _ = answering
+    rule = answering.rule
     fault = rule.fault or Fault()
     if fault.drop or fault.stall:
         raise NoAnswer(fault.stall)

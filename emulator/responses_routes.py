@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.call import CALL
 from emulator.catalog import TextModel
 from emulator.completion import complete, response_meta
 from emulator.engine import builtin_tools, tokens
@@ -23,9 +24,7 @@ from emulator.runtime import RUNTIME, Runtime
 from emulator.streaming import sse_response
 from emulator.web import (
     ARRIVED,
-    BODY,
     CALLER,
-    ENTRY,
     REQUEST_ID,
     Answer,
     rendered_response,
@@ -52,7 +51,7 @@ def _response_json(request: web.Request, final: dict[str, Any]) -> Answer:
 
 def refusal(request: web.Request, error: ApiError) -> Answer:
     """A refused call in the flat body (the gateway's own refusals keep theirs)."""
-    request[ENTRY].error = error.kind.name
+    request[CALL].entry.error = error.kind.name
     body = openai_responses.error_body(error, request[REQUEST_ID])
     return rendered_response(request, fields.compact(body), error.status)
 
@@ -62,7 +61,7 @@ async def refuse(request: web.Request, error: ApiError) -> web.StreamResponse:
     body = _lenient(request)
     if not openai_responses.stream_asked(body):
         return refusal(request, error)
-    request[ENTRY].error = error.kind.name
+    request[CALL].entry.error = error.kind.name
     model = body.get("model")
     meta = ResponseMeta(request[REQUEST_ID], int(request[ARRIVED]), str(model or ""))
     stream = Stream()
@@ -72,7 +71,7 @@ async def refuse(request: web.Request, error: ApiError) -> web.StreamResponse:
 
 def _lenient(request: web.Request) -> dict[str, Any]:
     try:
-        return fields.parse_object(request.get(BODY, b""))
+        return fields.parse_object(request[CALL].body)
     except ApiError:
         return {}
 
@@ -121,7 +120,7 @@ def _session_cached(request: web.Request, chat: ChatRequest) -> ChatRequest:
 
 async def create_response(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    body = fields.parse_object(request[BODY])
+    body = fields.parse_object(request[CALL].body)
     model = _model(runtime, body)
     history = _history(request, body)
     parsed = openai_responses.parse(body, model, history)
@@ -173,7 +172,7 @@ async def delete_response(request: web.Request) -> web.StreamResponse:
 
 def _not_found(request: web.Request, ident: str) -> Answer:
     error = ApiError("response_not_found", id=ident)
-    request[ENTRY].error = error.kind.name
+    request[CALL].entry.error = error.kind.name
     return _json(request, openai_responses.not_found_body(error), error.status)
 
 

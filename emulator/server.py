@@ -22,6 +22,7 @@ from emulator.admin.api import add_admin_routes, admin_guard, guarded
 from emulator.admin.health import describe
 from emulator.auth import presented_key
 from emulator.bodies import LIMITS, ClientGone, read_body
+from emulator.call import CALL, Call
 from emulator.completion import complete, response_meta, text_model
 from emulator.config import Config
 from emulator.engine import tokens
@@ -39,9 +40,6 @@ from emulator.sites import SITES, Site, is_management, site_of
 from emulator.streaming import (
     CLIENT_GONE,
     NOT_SENT,
-    PROBE,
-    RULE,
-    RULE_CALL,
     STOPPING,
     answering_rule,
     journal_once,
@@ -50,11 +48,8 @@ from emulator.streaming import (
 )
 from emulator.web import (
     ARRIVED,
-    BODY,
     CALLER,
-    ENTRY,
     REQUEST_ID,
-    SITE,
     Answer,
     json_response,
     rendered_response,
@@ -82,11 +77,12 @@ def error_body(error: ApiError, site: Site, request_id: str) -> dict[str, Any]:
 
 
 def error_response(request: web.Request, error: ApiError, site: Site) -> Answer:
-    entry = request[ENTRY]
+    call = request[CALL]
+    entry = call.entry
     entry.error = error.kind.name
     if entry.model is None:  # refused before the model was looked up: the model it named is
-        entry.model = named_model(request.get(BODY, b""))  # what a user debugging a 404 needs
-    return json_response(request, error_body(error, site, request[REQUEST_ID]), error.status)
+        entry.model = named_model(call.body)  # what a user debugging a 404 needs
+    return json_response(request, error_body(error, site, call.request_id), error.status)
 
 
 # ---- the gateway --------------------------------------------------------------------------
@@ -119,7 +115,6 @@ async def gateway(
             refused = error
         except ClientGone:
             gone = True
-    request[BODY] = raw
     # Under a frozen clock the same request must get the same id (determinism); on the real
     # clock the running count keeps identical requests within one clock tick apart.
     sequence = 0 if runtime.clock.frozen else runtime.requests_seen
@@ -137,10 +132,8 @@ async def gateway(
         return await handler(request)
     if site is None:
         return web.Response(status=404, headers={"x-request-id": request_id})
-    request[SITE] = site
-    entry = request[ENTRY] = Entry(
-        request_id, arrived, request.method, path, site.plan, site.protocol
-    )
+    entry = Entry(request_id, arrived, request.method, path, site.plan, site.protocol)
+    request[CALL] = Call(request_id, arrived, raw, entry)
     if gone:  # hung up mid-body: nothing to answer, but the journal says what happened
         log.info("%s %r: the client hung up before its body was complete", request.method, path)
         entry.error = CLIENT_GONE
@@ -169,6 +162,7 @@ async def _answer(
         # The Coding Plan and pay-as-you-go hosts answer a wrong path with a bare 404 whatever
         # the key (docs/sources.md); only the Token Plan gateway checks the key first.
         return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
+    call = request[CALL]
     try:
         if refused is not None:  # a body that could not be read: refused before the key check
             raise refused
@@ -176,7 +170,7 @@ async def _answer(
         # configured otherwise; the other plans' Anthropic endpoints document x-api-key too.
         accept_x = runtime.config.accept_x_api_key or site.plan != "token_plan"
         key = presented_key(request.headers, accept_x)
-        entry = request[ENTRY]
+        entry = call.entry
         entry.key = mask(key)
         caller = request[CALLER] = runtime.accounts.authenticate(site.plan, key)
         if caller.seat is not None:
@@ -212,8 +206,7 @@ async def _consult_rules(
     """Let the scenario's rules answer: a fault that ends the request here, an error, or (for
     the handler) a scripted reply and stream faults. None: the handler answers."""
     runtime = request.app[RUNTIME]
-    raw = request[BODY]
-    look = glance(_lenient_json(raw))
+    look = glance(_lenient_json(request[CALL].body))
     probe = Probe(
         plan=site.plan,
         protocol=site.protocol,
@@ -229,13 +222,12 @@ async def _consult_rules(
     answering = await answering_rule(request, probe)
     if answering is None:
         return None
-    rule, call = answering
-    request[RULE], request[RULE_CALL], request[PROBE] = rule, call, probe
+    rule = answering.rule
     fault = rule.fault or Fault()
     if fault.drop or fault.stall:
         return await no_answer(request, stall=fault.stall)
     if fault.status is not None:
-        request[ENTRY].error = f"fault:status {fault.status}"
+        request[CALL].entry.error = f"fault:status {fault.status}"
         headers = {
             "x-request-id": request[REQUEST_ID],
             "Server": "istio-envoy",
@@ -266,7 +258,7 @@ def _lenient_json(raw: bytes) -> dict[str, Any]:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    body = fields.parse_object(request[BODY])
+    body = fields.parse_object(request[CALL].body)
     model = text_model(runtime, body, "openai")
     chat = openai_chat.parse(body, model)
     result = complete(request, chat)
@@ -287,7 +279,7 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    body = fields.parse_object(request[BODY])
+    body = fields.parse_object(request[CALL].body)
     model = text_model(runtime, body, "anthropic")
     chat = anthropic_messages.parse(body, model)
     result = complete(request, chat)
@@ -300,7 +292,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    body = fields.parse_object(request[BODY])
+    body = fields.parse_object(request[CALL].body)
     model = text_model(runtime, body, "anthropic")
     chat = anthropic_messages.parse_for_count(body, model)
     counted = tokens.prompt_tokens(chat.messages, chat.tools)

@@ -8,22 +8,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from aiohttp import web
 
+from emulator.call import CALL, Answering, Outcome, Recorded
 from emulator.errors import ApiError
-from emulator.journal import Entry, Journal
+from emulator.journal import Entry
 from emulator.runtime import RUNTIME
 from emulator.scenarios.faults import Fault
-from emulator.scenarios.rules import Probe, Rule, rule_error
-from emulator.web import BODY, ENTRY, REQUEST_ID, SITE, DirectHead, headers
+from emulator.scenarios.rules import Probe, rule_error
+from emulator.web import DirectHead, headers
 
 log = logging.getLogger("emulator")
 
-RULE = web.RequestKey("rule", Rule)  # the scenario rule answering this request
-RULE_CALL = web.RequestKey("rule_call", int)  # which of that rule's calls this is
-PROBE = web.RequestKey("probe", Probe)  # what the rules saw of the request
 CLIENT_GONE = "client_gone"  # the journal's error for a client that hung up before the end
 # Bytes a stream writes before it lets other requests run: `write` waits only when the
 # transport's buffer is past its high-water mark (a slow reader), so a long answer to a fast
@@ -34,23 +31,9 @@ YIELD_EVERY = 16 * 1024
 # scenario's stream fault acts between frames, so a stream it touches is written frame by frame.
 WRITE_EVERY = 16 * 1024
 
-Outcome = tuple[int, str | None, str | None]  # what may change in an entry once recorded
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A request's journal entry as last committed: the journal, its number there, its outcome."""
-
-    journal: Journal
-    number: int
-    outcome: Outcome
-
-
-RECORDED = web.RequestKey("recorded", Recorded)
 # Set when the server shuts down: a stalled request lets go, or it would hold the shutdown up.
 STOPPING = web.AppKey("stopping", asyncio.Event)
 NOT_SENT = 499  # the journal's status for a request that got no response (a drop or a stall)
-ENDED = web.RequestKey("ended", bool)  # the stream was written to its end (or cut on purpose)
 # A chunk that is not valid JSON, in each protocol's stream form (the malformed-chunk fault).
 MALFORMED = {
     "openai": b'data: {"choices":[{"delta":{"content":"\n\n',
@@ -75,7 +58,8 @@ async def sse_response(
     of the stream the last; under a stream fault the headers go out at once and each frame is
     written alone. An ApiError once the 200 has gone out becomes an error frame in the
     protocol's stream form."""
-    rule = request.get(RULE)
+    call = request[CALL]
+    rule = call.answering.rule if call.answering is not None else None
     fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
     kind = DirectHead if fault is not None else _HeldHeaders
     response = kind(headers(request, "text/event-stream;charset=UTF-8"), None)
@@ -88,7 +72,7 @@ async def sse_response(
         try:
             if fault is not None:
                 await _faulted_frames(request, response, fault, frames)
-                if request.get(ENDED):  # cut
+                if call.ended:  # cut
                     return response
             else:
                 for frame in frames:
@@ -100,19 +84,19 @@ async def sse_response(
                         started = True
                         await asyncio.sleep(0)  # let other requests run
         except ApiError as error:
-            request[ENTRY].error = error.kind.name
-            pending.append(error_frame(error, request[REQUEST_ID]))
+            call.entry.error = error.kind.name
+            pending.append(error_frame(error, call.request_id))
         except ConnectionError:
             raise  # the client went away: below
         except Exception:  # a bug: the 200 is out, so say it in the stream, not a second response
             log.exception("unexpected failure while streaming %r", request.path)
-            request[ENTRY].error = "internal_error"
-            pending.append(error_frame(ApiError("internal_error"), request[REQUEST_ID]))
+            call.entry.error = "internal_error"
+            pending.append(error_frame(ApiError("internal_error"), call.request_id))
         last = b"".join(pending)
-        request[ENDED] = not last  # with frames still to write, the end is not reached yet
+        call.ended = not last  # with frames still to write, the end is not reached yet
         journal_once(request, response.status)  # before the stream ends: a client that read to
         await response.write_eof(last)  # the end finds its request in the journal (and state)
-        request[ENDED] = True
+        call.ended = True
     except (ConnectionError, asyncio.CancelledError) as gone:
         # The client hung up (reset, broken pipe, a closed transport: every ConnectionError), or
         # the server is stopping and cancelled the handler. Once the 200 went out, the journal
@@ -130,7 +114,8 @@ async def sse_response(
 async def _faulted_frames(
     request: web.Request, response: web.StreamResponse, fault: Fault, frames: Iterator[bytes]
 ) -> None:
-    """Write `frames` one by one with the stream fault applied before each; a cut sets ENDED."""
+    """Write `frames` one by one with the stream fault applied before each; a cut ends the
+    call (`Call.ended`)."""
     unyielded = 0  # bytes written since the stream last let other requests run
     for index, frame in enumerate(frames):
         if await _stream_fault(request, response, fault, index):
@@ -143,8 +128,9 @@ async def _faulted_frames(
 
 
 def _client_gone(request: web.Request, status: int) -> None:
-    entry = request[ENTRY]
-    if not request.get(ENDED):  # a stream that reached its end (or a cut fault) keeps its entry
+    call = request[CALL]
+    entry = call.entry
+    if not call.ended:  # a stream that reached its end (or a cut fault) keeps its entry
         entry.error = entry.error or CLIENT_GONE
         log.info("%r: the client went away during the stream", request.path)
     journal_once(request, status)
@@ -156,17 +142,18 @@ async def _stream_fault(
     """Apply a stream fault before chunk `index`; True when the stream is over (cut)."""
     if fault.chunk_delay and index:
         await asyncio.sleep(fault.chunk_delay)
+    call = request[CALL]
     if fault.cut_after == index:
-        request[ENTRY].error = "fault:cut"
-        request[ENDED] = True
+        call.entry.error = "fault:cut"
+        call.ended = True
         journal_once(request, response.status)
         if request.transport is not None:
             request.transport.abort()  # no terminating chunk: the client sees a cut stream
         return True
-    if fault.error_after == index:
-        raise rule_error(request[RULE], request[PROBE])
+    if fault.error_after == index and call.answering is not None:
+        raise rule_error(call.answering.rule, call.answering.probe)
     if fault.malformed_after == index:
-        await response.write(MALFORMED.get(request[SITE].protocol, b"data: {\n\n"))
+        await response.write(MALFORMED.get(call.entry.protocol or "", b"data: {\n\n"))
     return False
 
 
@@ -177,18 +164,19 @@ def journal_once(request: web.Request, status: int) -> None:
     first byte, so the charge and its entry are one commit (a process killed mid-stream keeps
     both); a later call with what the stream ended as (an error frame, a cut, another status)
     writes the entry again, and costs nothing when nothing changed."""
-    entry = request[ENTRY]
+    call = request[CALL]
+    entry = call.entry
     runtime = request.app[RUNTIME]
-    recorded = request.get(RECORDED)
+    recorded = call.recorded
     if recorded is None:
         entry.status = status
         journal = runtime.journal
-        request[RECORDED] = Recorded(journal, journal.record(entry), _outcome(entry))
+        call.recorded = Recorded(journal, journal.record(entry), _outcome(entry))
         runtime.persist()
         return
     entry.status = status
     if _outcome(entry) != recorded.outcome:
-        request[RECORDED] = Recorded(recorded.journal, recorded.number, _outcome(entry))
+        call.recorded = Recorded(recorded.journal, recorded.number, _outcome(entry))
         runtime.revise(recorded.journal, recorded.number, entry)
 
 
@@ -201,7 +189,7 @@ async def no_answer(request: web.Request, stall: bool) -> web.Response:
     """A fault's non-answer: drop the connection at once, or hold it until the client or the
     server gives up."""
     transport = request.transport
-    request[ENTRY].error = "fault:stall" if stall else "fault:drop"
+    request[CALL].entry.error = "fault:stall" if stall else "fault:drop"
     if stall:
         stopping = request.app[STOPPING]
         while transport is not None and not transport.is_closing() and not stopping.is_set():
@@ -212,22 +200,23 @@ async def no_answer(request: web.Request, stall: bool) -> web.Response:
     return web.Response(status=NOT_SENT)
 
 
-async def answering_rule(request: web.Request, probe: Probe) -> tuple[Rule, int] | None:
-    """The scenario rule that answers this request and which of its calls this is, recorded
-    in the request's journal entry (or the closest misses when none does), once the latency
-    and jitter of its fault have passed. None: no rule answers."""
+async def answering_rule(request: web.Request, probe: Probe) -> Answering | None:
+    """The scenario rule that answers this call and which of its calls this is, recorded in
+    the call (`Call.answering`) and its journal entry (or the closest misses when none does),
+    once the latency and jitter of its fault have passed. None: no rule answers."""
     runtime = request.app[RUNTIME]
-    rule, call, misses = runtime.rules.pick(probe)
-    entry = request[ENTRY]
+    rule, number, misses = runtime.rules.pick(probe)
+    call = request[CALL]
     if rule is None:
-        entry.near_misses = misses
+        call.entry.near_misses = misses
         return None
-    entry.rule = rule.name
+    call.entry.rule = rule.name
     fault = rule.fault or Fault()
     delay = fault.latency
     if fault.jitter:  # drawn from the seed, the rule's call number and the request, never the
         # clock: the same calls get the same delays run after run, on the real clock too
-        delay += fault.jitter * runtime.seeds.rng("jitter", rule.name, call, request[BODY]).random()
+        delay += fault.jitter * runtime.seeds.rng("jitter", rule.name, number, call.body).random()
     if delay:
         await asyncio.sleep(delay)
-    return rule, call
+    call.answering = Answering(rule, number, probe)
+    return call.answering

@@ -12,18 +12,13 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http import HttpVersion11
 from multidict import CIMultiDict
 
-from emulator.journal import Entry
 from emulator.plan.accounts import Caller
 from emulator.protocols.fields import compact
 from emulator.runtime import RUNTIME
-from emulator.sites import Site
 
 REQUEST_ID = web.RequestKey("request_id", str)
 ARRIVED = web.RequestKey("arrived", float)  # clock time the request arrived
-SITE = web.RequestKey("site", Site)
 CALLER = web.RequestKey("caller", Caller)
-ENTRY = web.RequestKey("entry", Entry)
-BODY = web.RequestKey("body", bytes)  # the request body as received
 
 
 def http_date(now: float) -> str:
