@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from emulator.journal import Entry, Journal
+from emulator.runtime import Runtime
 from emulator.scenarios.rules import Probe, Rule
 
 Outcome = tuple[int, str | None, str | None]  # what may change in an entry once recorded
@@ -40,6 +41,7 @@ class Call:
     """Set by the gateway for a site's call (and by the management API for its own) as
     `request[CALL]`; the key the caller presented stays `request[CALLER]`, set once checked."""
 
+    runtime: Runtime  # the app's (one lookup fewer for each reader)
     request_id: str
     arrived: float  # the clock's time when the request came in
     body: bytes  # as received (empty for a call whose body the gateway does not read)

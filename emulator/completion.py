@@ -16,7 +16,7 @@ from emulator.engine.types import ChatRequest, ChatResult
 from emulator.errors import ApiError
 from emulator.protocols import fields
 from emulator.protocols.meta import ResponseMeta
-from emulator.runtime import RUNTIME, Runtime
+from emulator.runtime import Runtime
 from emulator.scenarios.rules import fill
 from emulator.streaming import journal_once
 from emulator.web import CALLER
@@ -40,8 +40,8 @@ def complete(
     """Check the input, admit the call, answer it and charge it, journaling each step. `runs`
     are the built-in tool calls the service made for it: what they returned is input to the
     model, and each call is charged. `digest`: the conversation's, when the caller has it."""
-    runtime = request.app[RUNTIME]
     call = request[CALL]
+    runtime = call.runtime
     entry = call.entry
     entry.model, entry.stream = chat.model.id, chat.stream
     # With the context cache on, its reading of the prompt counts the tokens too (counted once).

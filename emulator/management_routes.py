@@ -655,7 +655,9 @@ async def serve(request: web.Request) -> web.Response:
     entry = Entry(
         request[REQUEST_ID], request[ARRIVED], request.method, request.path, "token_plan", "openapi"
     )
-    request[journaled.CALL] = journaled.Call(request[REQUEST_ID], request[ARRIVED], b"", entry)
+    request[journaled.CALL] = journaled.Call(
+        runtime, request[REQUEST_ID], request[ARRIVED], b"", entry
+    )
     status, body = 200, {}
     try:
         raw = await request.read()

@@ -133,7 +133,7 @@ async def gateway(
     if site is None:
         return web.Response(status=404, headers={"x-request-id": request_id})
     entry = Entry(request_id, arrived, request.method, path, site.plan, site.protocol)
-    request[CALL] = Call(request_id, arrived, raw, entry)
+    request[CALL] = Call(runtime, request_id, arrived, raw, entry)
     if gone:  # hung up mid-body: nothing to answer, but the journal says what happened
         log.info("%s %r: the client hung up before its body was complete", request.method, path)
         entry.error = CLIENT_GONE
@@ -156,13 +156,13 @@ async def gateway(
 async def _answer(
     request: web.Request, handler: Handler, site: Site, refused: ApiError | None
 ) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
+    call = request[CALL]
+    runtime = call.runtime
     unrouted = isinstance(request.match_info.http_exception, web.HTTPNotFound)
     if unrouted and not site.wrong_path_is_url_error:
         # The Coding Plan and pay-as-you-go hosts answer a wrong path with a bare 404 whatever
         # the key (docs/sources.md); only the Token Plan gateway checks the key first.
-        return web.Response(status=404, headers={"x-request-id": request[REQUEST_ID]})
-    call = request[CALL]
+        return web.Response(status=404, headers={"x-request-id": call.request_id})
     try:
         if refused is not None:  # a body that could not be read: refused before the key check
             raise refused
@@ -257,8 +257,9 @@ def _lenient_json(raw: bytes) -> dict[str, Any]:
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
-    body = fields.parse_object(request[CALL].body)
+    call = request[CALL]
+    runtime = call.runtime
+    body = fields.parse_object(call.body)
     model = text_model(runtime, body, "openai")
     chat = openai_chat.parse(body, model)
     result = complete(request, chat)
@@ -278,8 +279,9 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
-    body = fields.parse_object(request[CALL].body)
+    call = request[CALL]
+    runtime = call.runtime
+    body = fields.parse_object(call.body)
     model = text_model(runtime, body, "anthropic")
     chat = anthropic_messages.parse(body, model)
     result = complete(request, chat)

@@ -166,7 +166,7 @@ def journal_once(request: web.Request, status: int) -> None:
     writes the entry again, and costs nothing when nothing changed."""
     call = request[CALL]
     entry = call.entry
-    runtime = request.app[RUNTIME]
+    runtime = call.runtime
     recorded = call.recorded
     if recorded is None:
         entry.status = status
