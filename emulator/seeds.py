@@ -18,6 +18,9 @@ class Seeds:
         self._seed = seed
         # The seed's part of every digest, hashed once: each digest copies this state.
         self._base = hashlib.sha256(str(seed).encode())
+        # ... and a request id's first parts, for the digest every request draws.
+        self._request_id_base = self._base.copy()
+        self._request_id_base.update(_encoded(("uuid", "request")))
 
     @property
     def seed(self) -> int:
@@ -26,13 +29,8 @@ class Seeds:
     def digest(self, *parts: object) -> bytes:
         # sha256(seed, then each part as its length and its bytes), fed in one update: the same
         # digest as one update per piece, at a fraction of the calls.
-        pieces: list[bytes] = []
-        for part in parts:
-            data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
-            pieces.append(len(data).to_bytes(8, "big"))
-            pieces.append(data)
         hasher = self._base.copy()
-        hasher.update(b"".join(pieces))
+        hasher.update(_encoded(parts))
         return hasher.digest()
 
     def integer(self, *parts: object) -> int:
@@ -49,8 +47,28 @@ class Seeds:
 
     def uuid(self, *parts: object) -> str:
         """A UUID-shaped id (8-4-4-4-12 hex, not RFC-4122 versioned, like DashScope's)."""
-        h = self.digest("uuid", *parts).hex()  # self.hex(32, ...): one digest has 64 digits
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        return _uuid_shaped(self.digest("uuid", *parts).hex())
+
+    def request_id(self, *parts: object) -> str:
+        """`uuid("request", *parts)`, its first two parts hashed once."""
+        hasher = self._request_id_base.copy()
+        hasher.update(_encoded(parts))
+        return _uuid_shaped(hasher.hexdigest())
+
+
+def _encoded(parts: tuple[object, ...]) -> bytes:
+    """Parts as a digest takes them: each its length (8 bytes) and its bytes (text as UTF-8)."""
+    pieces: list[bytes] = []
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
+        pieces.append(len(data).to_bytes(8, "big"))
+        pieces.append(data)
+    return b"".join(pieces)
+
+
+def _uuid_shaped(digits: str) -> str:
+    # (self.hex(32, ...) would give the same 32 digits: one digest has 64)
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:32]}"
 
 
 def randint(rng: random.Random, low: int, high: int) -> int:

@@ -118,8 +118,8 @@ async def gateway(
     # Under a frozen clock the same request must get the same id (determinism); on the real
     # clock the running count keeps identical requests within one clock tick apart.
     sequence = 0 if runtime.clock.frozen else runtime.requests_seen
-    request_id = request[REQUEST_ID] = runtime.seeds.uuid(
-        "request", request.method, request.path_qs, raw, arrived, sequence
+    request_id = request[REQUEST_ID] = runtime.seeds.request_id(
+        request.method, request.path_qs, raw, arrived, sequence
     )
     if is_management(path):  # signed with an AccessKey, not a Bearer key: its own
         # check and envelope. Imported with the first management call: the module is the

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from emulator.engine.generate import Writer
-from emulator.seeds import randint
+from emulator.seeds import Seeds, randint
 
 
 def test_randint_draws_what_random_randint_draws() -> None:
@@ -15,6 +15,20 @@ def test_randint_draws_what_random_randint_draws() -> None:
         for low, high in ((6, 14), (12, 48), (20, 70), (1, 1), (0, 1), (1, 4), (5, 2**40)):
             assert randint(ours, low, high) == theirs.randint(low, high)
         assert ours.getstate() == theirs.getstate()  # and leave the generator where it would
+
+
+def test_a_request_id_is_the_uuid_of_its_parts() -> None:
+    """`request_id` hashes its first parts once: the same id as `uuid("request", ...)`."""
+    cases = [
+        ("POST", "/compatible-mode/v1/chat/completions", b'{"model":"m"}', 1777593600.0, 0),
+        ("GET", "/apps/anthropic/v1/models?x=\udcff", b"", 1777593600.123456, 12345),
+        ("POST", "/路径", "文".encode() * 500, 0.0, 2**40),
+    ]
+    for seed in (0, 42, 2**63 - 1):
+        seeds = Seeds(seed)
+        for parts in cases:
+            assert seeds.request_id(*parts) == seeds.uuid("request", *parts)
+    assert Seeds(42).request_id(*cases[0]) == "e417e875-2ed8-dc63-80a6-e9c7b4135f61"  # as before
 
 
 def _reference_prose(writer: Writer, locale: str, rng: random.Random, words: int) -> str:
