@@ -259,10 +259,10 @@ def message_json(result: ChatResult, meta: ResponseMeta) -> str:
             f'"role":"assistant","model":{_string(meta.model)},'
             f'"content":[{{"type":"text","text":{_string(choice.text)}}}],'
             f'"stop_reason":{_string(_STOP_REASONS[choice.finish_reason])},'
-            f'"stop_sequence":null,"usage":{{"input_tokens":{fresh:d},'
-            f'"output_tokens":{usage.output_tokens:d},'
-            f'"cache_creation_input_tokens":{usage.cache_creation_tokens:d},'
-            f'"cache_read_input_tokens":{usage.cached_tokens:d}}}}}'
+            f'"stop_sequence":null,"usage":{{"input_tokens":{fresh},'
+            f'"output_tokens":{usage.output_tokens},'
+            f'"cache_creation_input_tokens":{usage.cache_creation_tokens},'
+            f'"cache_read_input_tokens":{usage.cached_tokens}}}}}'
         )
     return compact(message_body(result, meta))
 

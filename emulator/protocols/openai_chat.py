@@ -303,13 +303,13 @@ def completion_json(request: ChatRequest, result: ChatResult, meta: ResponseMeta
         choice = result.choices[0]
         if not choice.tool_calls:
             return (
-                f'{{"model":{_string(meta.model)},"usage":{{"prompt_tokens":{usage.input_tokens:d},'
-                f'"completion_tokens":{usage.output_tokens:d},'
-                f'"total_tokens":{usage.total_tokens:d},'
-                f'"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens:d}}}}},'
+                f'{{"model":{_string(meta.model)},"usage":{{"prompt_tokens":{usage.input_tokens},'
+                f'"completion_tokens":{usage.output_tokens},'
+                f'"total_tokens":{usage.total_tokens},'
+                f'"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens}}}}},'
                 f'"choices":[{{"message":{{"content":{_string(choice.text)},"role":"assistant"}},'
                 f'"finish_reason":{_string(choice.finish_reason)},"index":0,"logprobs":null}}],'
-                f'"object":"chat.completion","created":{meta.created:d},'
+                f'"object":"chat.completion","created":{meta.created},'
                 f'"system_fingerprint":null,"id":{_string("chatcmpl-" + meta.request_id)}}}'
             )
     return compact(completion_body(request, result, meta))
