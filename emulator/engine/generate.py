@@ -406,10 +406,15 @@ def _locale(messages: tuple[Message, ...]) -> str:
 def _result(
     choices: tuple[Completion, ...], input_tokens: int, cache: CacheUse | None
 ) -> ChatResult:
-    reasoning = sum(_count(c.reasoning) for c in choices)
+    if len(choices) == 1:  # the usual answer: one choice, no generators to sum
+        reasoning = tokens.count(choices[0].reasoning)
+        answer = _answer_tokens(choices[0])
+    else:
+        reasoning = sum(tokens.count(c.reasoning) for c in choices)
+        answer = sum(_answer_tokens(c) for c in choices)
     usage = Usage(
         input_tokens=input_tokens,
-        output_tokens=sum(_answer_tokens(c) for c in choices) + reasoning,
+        output_tokens=answer + reasoning,
         reasoning_tokens=reasoning,
         cached_tokens=cache.read if cache else 0,
         cache_creation_tokens=cache.created if cache else 0,
@@ -420,9 +425,7 @@ def _result(
 
 def _answer_tokens(choice: Completion) -> int:
     """Output tokens of a choice besides its reasoning: its text and its tool calls."""
+    if not choice.tool_calls:
+        return tokens.count(choice.text)
     calls = sum(tokens.count(c.name) + tokens.count(c.arguments) for c in choice.tool_calls)
-    return _count(choice.text) + calls
-
-
-def _count(text: str) -> int:
-    return tokens.count(text) if text else 0
+    return tokens.count(choice.text) + calls
