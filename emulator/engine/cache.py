@@ -38,7 +38,7 @@ from functools import cached_property
 from typing import Literal
 
 from emulator.engine import tokens
-from emulator.engine.types import ChatRequest, Message, ToolSpec
+from emulator.engine.types import ChatRequest, Message, ToolSpec, record
 
 Mode = Literal["implicit", "explicit"]
 
@@ -60,7 +60,7 @@ class CacheUse:
     created: int = 0  # explicit mode only; implicit storing is free, as documented
 
 
-@dataclass(frozen=True)
+@record  # (one a request: types.py's record)
 class Prompt:
     """A request's prompt as the cache reads it: every prefix's tokens, the boundaries that end
     on a marker and, only when the cache needs them, every prefix's digest. Built once per

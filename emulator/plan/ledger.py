@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from emulator.engine.types import record
 from emulator.errors import ApiError
 from emulator.plan.calendar import add_months, months_elapsed
 from emulator.plan.clock import Clock
@@ -85,7 +86,7 @@ class Pack:
         return max(0, self.size - self.used)
 
 
-@dataclass(frozen=True)
+@record  # (made on every charge: engine/types.py's record)
 class Charge:
     """Where one request's cost came from."""
 
