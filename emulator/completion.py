@@ -54,7 +54,9 @@ def complete(
     cache = runtime.cache.use(caller.plan, prompt, request[ARRIVED]) if prompt else None
     if runs:
         input_tokens += sum(run.result_tokens for run in runs)
-    rule = request.get(RULE)
+    # A rule answers only where the scenario has rules (the gateway consults them then): a
+    # request's get() of a key it lacks raises and catches a KeyError inside aiohttp.
+    rule = request.get(RULE) if runtime.rules.rules else None
     if rule is not None and rule.reply is not None:
         script = fill(
             rule.reply,
