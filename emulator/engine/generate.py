@@ -33,6 +33,7 @@ from emulator.engine.types import (
     Usage,
 )
 from emulator.json_text import encoder
+from emulator.json_text import string as _string
 from emulator.seeds import Seeds, randint
 
 if TYPE_CHECKING:
@@ -144,17 +145,7 @@ class Engine:
         self.writer = Writer()
 
     def conversation_digest(self, request: ChatRequest) -> bytes:
-        transcript = [
-            [m.role, m.text, [[c.name, c.arguments] for c in m.tool_calls], m.tool_call_id]
-            for m in request.messages
-        ]
-        tools = [t.name for t in request.tools]
-        return self.seeds.digest(
-            "chat",
-            request.model.id,
-            _TRANSCRIPT([transcript, tools]),
-            request.seed,
-        )
+        return self.seeds.digest("chat", request.model.id, _transcript(request), request.seed)
 
     def complete(
         self,
@@ -314,6 +305,23 @@ class Engine:
 
     def _sig(self, digest: bytes) -> str:
         return self.seeds.hex(64, digest, "signature")
+
+
+def _transcript(request: ChatRequest) -> str:
+    """What the conversation's digest hashes: _TRANSCRIPT([messages, tool names]), each message
+    as [role, text, [[name, arguments] of its tool calls], tool_call_id]. The same text, with
+    a message without tool calls (the usual one) written straight into its frame instead of
+    built as a list for the encoder to walk (tests/test_seeds.py holds the two equal)."""
+    said = []
+    for m in request.messages:
+        if m.tool_calls:
+            calls = [[c.name, c.arguments] for c in m.tool_calls]
+            said.append(_TRANSCRIPT([m.role, m.text, calls, m.tool_call_id]))
+        else:  # (a role is one of four plain words: nothing to escape)
+            call_id = "null" if m.tool_call_id is None else _string(m.tool_call_id)
+            said.append(f'["{m.role}", {_string(m.text)}, [], {call_id}]')
+    tools = _TRANSCRIPT([t.name for t in request.tools]) if request.tools else "[]"
+    return f"[[{', '.join(said)}], {tools}]"
 
 
 def _pick_tool(request: ChatRequest, rng: random.Random, policy: ToolPolicy) -> ToolSpec | None:
