@@ -20,6 +20,9 @@ _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignor
 _JSON_SPACE = " \t\n\r"  # the whitespace JSON allows around a value
 # A body that may hold a lone UTF-16 surrogate: a \uD800-\uDFFF escape, or one encoded in UTF-8.
 _MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+# The bytes its matches start with, as ints: `int in bytes` is a memchr, while `bytes in bytes`
+# first tries the operand as an int and raises and clears a TypeError.
+_BACKSLASH, _SURROGATE_LEAD = ord("\\"), 0xED
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
@@ -35,9 +38,9 @@ def parse_object(raw: bytes) -> dict[str, Any]:
                 raise ValueError("Extra data")
         else:
             body = json.loads(raw) if raw else None
-        # (`in` first: a plain search of the bytes, far cheaper than the pattern's, and most
-        # bodies have neither a \\u escape nor the lead byte of an encoded surrogate)
-        if (b"\\u" in raw or b"\xed" in raw) and _MAYBE_SURROGATE.search(raw):
+        # (the bytes a match starts with first: `in` of a byte's value is a memchr, far cheaper
+        # than the pattern's search, and most bodies have neither)
+        if (_BACKSLASH in raw or _SURROGATE_LEAD in raw) and _MAYBE_SURROGATE.search(raw):
             body = _without_lone_surrogates(body)
     except (ValueError, UnicodeDecodeError, RecursionError, StopIteration):
         # (RecursionError: nested too deep; StopIteration: the scanner found no value)
