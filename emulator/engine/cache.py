@@ -204,7 +204,7 @@ def _digests(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[byt
 
 def _markers(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> tuple[int, ...]:
     """Boundaries that end on a `cache_control` marker, in order."""
-    found = [0] if any(t.cache_marked for t in tools) else []
+    found = [0] if tools and any(t.cache_marked for t in tools) else []
     for k, message in enumerate(messages, start=1):  # (a loop: usually none is marked)
         if message.cache_marked:
             found.append(k)
