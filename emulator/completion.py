@@ -54,7 +54,8 @@ def complete(
     # Looked up only once the call is admitted, so a refused request neither hits nor fills the
     # cache. One cache per account: the Token Plan's seats share theirs (one subscription).
     cache = runtime.cache.use(caller.plan, prompt, call.arrived) if prompt else None
-    input_tokens += sum(run.result_tokens for run in runs)
+    if runs:
+        input_tokens += sum(run.result_tokens for run in runs)
     answering = call.answering
     if answering is not None and answering.rule.reply is not None:
         script = fill(
@@ -71,7 +72,9 @@ def complete(
     usage = result.usage
     entry.input_tokens, entry.cached_tokens = usage.input_tokens, usage.cached_tokens
     entry.output_tokens = usage.output_tokens
-    charge = runtime.accounts.settle(caller, chat.model, usage, [run.kind for run in runs])
+    charge = runtime.accounts.settle(
+        caller, chat.model, usage, [run.kind for run in runs] if runs else ()
+    )
     if charge is not None:
         entry.cost, entry.charged = charge.cost.total, charge.charged
         entry.from_packs = list(charge.from_packs)

@@ -95,6 +95,12 @@ def test_request_bodies_parse_as_json_loads_parses_them() -> None:
         b"{",
         b"{}",
         b'{"a":1}x',
+        b'{"a":1} \t\r\n',
+        b'{"a":1}\x0b',  # not JSON's whitespace
+        b'{"a":1}\xc2\xa0',
+        b'{"a":1}\x00',
+        b"{}{}",
+        b'{"a":}',
         b'{"a":"\xff"}',
         b"[1]",
         b" {}",

@@ -60,3 +60,39 @@ def test_prose_is_fakers_sentences_word_for_word() -> None:
             expected = _reference_prose(writer, locale, theirs, words)
             assert writer.prose(locale, ours, words) == expected
             assert ours.getstate() == theirs.getstate()
+
+
+def test_a_conversation_digest_hashes_the_transcript_json_dumps_writes() -> None:
+    """The digest's transcript, partly written by hand, is the generic encoder's text: the
+    conversation, and so every answer drawn from its digest, is unchanged."""
+    import json
+
+    from emulator.catalog import default_catalog
+    from emulator.engine.generate import _transcript
+    from emulator.engine.types import ChatRequest, Message, ToolCall, ToolSpec
+
+    model = default_catalog().text_model("qwen3.6-plus")
+    assert model is not None
+    call = ToolCall("call_1", "read_file", '{"path": "a \\"b\\".txt"}')
+    conversations = [
+        (Message("user", "Write one short paragraph about the sea."),),
+        (
+            Message("system", 'Be "brief"\n\t\\ \x00\x1f \u2028 é 中 😀'),
+            Message("user", ""),
+            Message("assistant", "", (call, ToolCall("", "ls", "{}"))),
+            Message("tool", "a.txt\nb.txt", tool_call_id='call_"1"'),
+            Message("assistant", "said", (call,), tool_call_id="x"),
+            Message("user", "\ud800 lone", tool_call_id=""),
+        ),
+    ]
+    tool_sets = [(), (ToolSpec("read_file", "", {}), ToolSpec('we"ird é', "d", {}))]
+    for messages in conversations:
+        for tools in tool_sets:
+            request = ChatRequest("openai", model, messages, tools)
+            transcript = [
+                [m.role, m.text, [[c.name, c.arguments] for c in m.tool_calls], m.tool_call_id]
+                for m in messages
+            ]
+            names = [t.name for t in tools]
+            expected = json.dumps([transcript, names], ensure_ascii=False)
+            assert _transcript(request) == expected

@@ -38,7 +38,7 @@ from functools import cached_property
 from typing import Literal
 
 from emulator.engine import tokens
-from emulator.engine.types import ChatRequest, Message, ToolSpec
+from emulator.engine.types import ChatRequest, Message, ToolSpec, record
 
 Mode = Literal["implicit", "explicit"]
 
@@ -60,7 +60,7 @@ class CacheUse:
     created: int = 0  # explicit mode only; implicit storing is free, as documented
 
 
-@dataclass(frozen=True)
+@record  # (one a request: types.py's record)
 class Prompt:
     """A request's prompt as the cache reads it: every prefix's tokens, the boundaries that end
     on a marker and, only when the cache needs them, every prefix's digest. Built once per
@@ -89,7 +89,7 @@ class Prompt:
     @property
     def cacheable(self) -> bool:
         """Whether any prefix can hit or be stored: a marker, or enough tokens for implicit."""
-        return bool(self.markers) or self.tokens >= IMPLICIT_MIN_TOKENS
+        return bool(self.markers) or self.counts[-1] >= IMPLICIT_MIN_TOKENS  # (self.tokens)
 
     @cached_property
     def bounds(self) -> tuple[tuple[int, bytes], ...]:
@@ -204,7 +204,7 @@ def _digests(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[byt
 
 def _markers(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> tuple[int, ...]:
     """Boundaries that end on a `cache_control` marker, in order."""
-    found = [0] if any(t.cache_marked for t in tools) else []
+    found = [0] if tools and any(t.cache_marked for t in tools) else []
     for k, message in enumerate(messages, start=1):  # (a loop: usually none is marked)
         if message.cache_marked:
             found.append(k)

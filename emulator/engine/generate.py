@@ -33,6 +33,7 @@ from emulator.engine.types import (
     Usage,
 )
 from emulator.json_text import encoder
+from emulator.json_text import string as _string
 from emulator.seeds import Seeds, randint
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ class Writer:
     def prose(self, locale: str, rng: random.Random, words: int) -> str:
         """Sentences of Faker's words, drawn with `rng` directly: the same text Faker's
         `sentence()` makes, at a fraction of its cost on the hot path."""
-        vocabulary = self.vocabulary(locale)
+        vocabulary = self._vocabularies.get(locale) or self.vocabulary(locale)
         chinese = locale == "zh_CN"
         sizes: list[int] = []
         total = 0
@@ -144,17 +145,7 @@ class Engine:
         self.writer = Writer()
 
     def conversation_digest(self, request: ChatRequest) -> bytes:
-        transcript = [
-            [m.role, m.text, [[c.name, c.arguments] for c in m.tool_calls], m.tool_call_id]
-            for m in request.messages
-        ]
-        tools = [t.name for t in request.tools]
-        return self.seeds.digest(
-            "chat",
-            request.model.id,
-            _TRANSCRIPT([transcript, tools]),
-            request.seed,
-        )
+        return self.seeds.digest("chat", request.model.id, _transcript(request), request.seed)
 
     def complete(
         self,
@@ -316,6 +307,23 @@ class Engine:
         return self.seeds.hex(64, digest, "signature")
 
 
+def _transcript(request: ChatRequest) -> str:
+    """What the conversation's digest hashes: _TRANSCRIPT([messages, tool names]), each message
+    as [role, text, [[name, arguments] of its tool calls], tool_call_id]. The same text, with
+    a message without tool calls (the usual one) written straight into its frame instead of
+    built as a list for the encoder to walk (tests/test_seeds.py holds the two equal)."""
+    said = []
+    for m in request.messages:
+        if m.tool_calls:
+            calls = [[c.name, c.arguments] for c in m.tool_calls]
+            said.append(_TRANSCRIPT([m.role, m.text, calls, m.tool_call_id]))
+        else:  # (a role is one of four plain words: nothing to escape)
+            call_id = "null" if m.tool_call_id is None else _string(m.tool_call_id)
+            said.append(f'["{m.role}", {_string(m.text)}, [], {call_id}]')
+    tools = _TRANSCRIPT([t.name for t in request.tools]) if request.tools else "[]"
+    return f"[[{', '.join(said)}], {tools}]"
+
+
 def _pick_tool(request: ChatRequest, rng: random.Random, policy: ToolPolicy) -> ToolSpec | None:
     """The tool to call, or None to answer in text."""
     choice = request.tool_choice
@@ -406,10 +414,15 @@ def _locale(messages: tuple[Message, ...]) -> str:
 def _result(
     choices: tuple[Completion, ...], input_tokens: int, cache: CacheUse | None
 ) -> ChatResult:
-    reasoning = sum(_count(c.reasoning) for c in choices)
+    if len(choices) == 1:  # the usual answer: one choice, no generators to sum
+        reasoning = tokens.count(choices[0].reasoning)
+        answer = _answer_tokens(choices[0])
+    else:
+        reasoning = sum(tokens.count(c.reasoning) for c in choices)
+        answer = sum(_answer_tokens(c) for c in choices)
     usage = Usage(
         input_tokens=input_tokens,
-        output_tokens=sum(_answer_tokens(c) for c in choices) + reasoning,
+        output_tokens=answer + reasoning,
         reasoning_tokens=reasoning,
         cached_tokens=cache.read if cache else 0,
         cache_creation_tokens=cache.created if cache else 0,
@@ -420,9 +433,7 @@ def _result(
 
 def _answer_tokens(choice: Completion) -> int:
     """Output tokens of a choice besides its reasoning: its text and its tool calls."""
+    if not choice.tool_calls:
+        return tokens.count(choice.text)
     calls = sum(tokens.count(c.name) + tokens.count(c.arguments) for c in choice.tool_calls)
-    return _count(choice.text) + calls
-
-
-def _count(text: str) -> int:
-    return tokens.count(text) if text else 0
+    return tokens.count(choice.text) + calls

@@ -20,7 +20,8 @@ TOOL_POLICIES: tuple[ToolPolicy, ...] = ("named", "always")
 
 _Class = TypeVar("_Class")
 
-# The per-request types (Message, ChatRequest, Completion, Usage, ChatResult) are `record`s:
+# The per-request types (Message, ChatRequest, Completion, Usage, ChatResult here; Prompt,
+# ResponseMeta, Caller, Cost, Charge, ResponsesRequest and Rendered elsewhere) are `record`s:
 # frozen for the type checker (mypy refuses an assignment to a field), plain dataclasses at run
 # time, because a frozen dataclass's __init__ pays an object.__setattr__ a field, several times
 # a plain one's cost, on every request (docs/performance.md). None is hashed (a plain dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from emulator.catalog import ImageModel, TextModel
-from emulator.engine.types import Usage
+from emulator.engine.types import Usage, record
 from emulator.errors import ApiError
 from emulator.plan.coding_plan import CodingPlan
 from emulator.plan.credits import MICRO, TOOL_CALL_MICRO, Cost, cost_of
@@ -17,7 +17,7 @@ from emulator.plan.ledger import Charge, Ledger, Seat
 Plan = Literal["token_plan", "coding_plan", "payg"]
 
 
-@dataclass(frozen=True)
+@record  # (one a request: engine/types.py's record)
 class Caller:
     """An authenticated request's account: a Token Plan seat, the Coding Plan, or pay-as-you-go."""
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from decimal import Decimal
 
 from emulator.catalog import CreditRates, Rate
+from emulator.engine.types import record
 
 MICRO = 1_000_000  # micro-Credits per Credit
 TIER_CREDITS = {"standard": 25_000, "pro": 100_000, "max": 250_000}  # per seat per month
@@ -23,7 +23,7 @@ TOOL_CALL_MICRO = {
 }
 
 
-@dataclass(frozen=True)
+@record  # (made on every charge: engine/types.py's record)
 class Cost:
     """What one request costs, per kind of token, in micro-Credits."""
 

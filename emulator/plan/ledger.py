@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from emulator.engine.types import record
 from emulator.errors import ApiError
 from emulator.plan.calendar import add_months, months_elapsed
 from emulator.plan.clock import Clock
@@ -85,7 +86,7 @@ class Pack:
         return max(0, self.size - self.used)
 
 
-@dataclass(frozen=True)
+@record  # (made on every charge: engine/types.py's record)
 class Charge:
     """Where one request's cost came from."""
 
@@ -93,13 +94,7 @@ class Charge:
     cost: Cost
     from_seat: int
     from_packs: tuple[tuple[str, int], ...]
-
-    @property
-    def charged(self) -> int:
-        """What was actually taken: the cost, or less when the balance ran out under it."""
-        if not self.from_packs:  # the usual charge: all of it from the seat
-            return self.from_seat
-        return self.from_seat + sum(amount for _, amount in self.from_packs)
+    charged: int  # what was actually taken: the cost, or less when the balance ran out under it
 
 
 @dataclass
@@ -224,22 +219,24 @@ class Ledger:
         from_seat = min(owed, seat.remaining)
         seat.used += from_seat
         owed -= from_seat
-        allowance = seat.pack_allowance
-        if allowance is not None:  # the share limit caps what the packs give this seat
-            owed = min(owed, allowance)
+        charged = from_seat
         from_packs: list[tuple[str, int]] = []
-        for pack in self.live_packs() if owed > 0 else ():
-            if owed <= 0:
-                break
-            taken = min(owed, pack.remaining)
-            pack.used += taken
-            owed -= taken
-            from_packs.append((pack.id, taken))
-            seat.pack_used += taken
-        charge = Charge(seat.id, cost, from_seat, tuple(from_packs))
+        if owed > 0:  # (the usual charge is all from the seat: no packs to look at)
+            allowance = seat.pack_allowance
+            if allowance is not None:  # the share limit caps what the packs give this seat
+                owed = min(owed, allowance)
+            for pack in self.live_packs():
+                if owed <= 0:
+                    break
+                taken = min(owed, pack.remaining)
+                pack.used += taken
+                owed -= taken
+                from_packs.append((pack.id, taken))
+                seat.pack_used += taken
+                charged += taken
         day = int(self.clock.now() // DAY)
-        self.usage[(day, seat.member or "", model)] += charge.charged
-        return charge
+        self.usage[(day, seat.member or "", model)] += charged
+        return Charge(seat.id, cost, from_seat, tuple(from_packs), charged)
 
     # ---- administration ----------------------------------------------------------------------
 

@@ -40,9 +40,14 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
     if body.get("max_tokens") is None:
         raise invalid("max_tokens: Field required")
     max_tokens = fields.int_in(body, "max_tokens", 1, model.max_tokens_limit)
-    messages = (*_system(body.get("system")), *_messages(body.get("messages")))
-    tools = _tools(body.get("tools"))
-    tool_choice = _tool_choice(body.get("tool_choice"), tools)
+    # An optional field is read only when the body names it (most name few), in the order
+    # the checks always had: a body with several faults is refused for the same one.
+    system = _system(body["system"]) if "system" in body else ()
+    messages = _messages(body.get("messages"))
+    if system:
+        messages = (*system, *messages)
+    tools = _tools(body["tools"]) if "tools" in body else ()
+    tool_choice = _tool_choice(body["tool_choice"], tools) if "tool_choice" in body else AUTO
     if not _SAMPLING.isdisjoint(body):  # checked only when named (absent passes), in order
         fields.number_in(body, "temperature", 0.0, 2.0, bounds="[0.0, 2.0)", open_high=True)
         fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
@@ -56,10 +61,12 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
         tool_choice=tool_choice,
         max_tokens=model.output_cap(max_tokens),
         max_tokens_cover_thinking=True,
-        stop=fields.string_list(body.get("stop_sequences"), "stop_sequences"),
+        stop=fields.string_list(body["stop_sequences"], "stop_sequences")
+        if "stop_sequences" in body
+        else (),
         thinking=thinking,
         thinking_budget=budget,
-        stream=fields.boolean(body, "stream"),
+        stream="stream" in body and fields.boolean(body, "stream"),
     )
 
 
@@ -75,7 +82,7 @@ def _system(raw: Any) -> tuple[Message, ...]:
     return (Message("system", text, cache_marked=fields.has_cache_marker(raw)),)
 
 
-def _messages(raw: Any) -> list[Message]:
+def _messages(raw: Any) -> tuple[Message, ...]:
     if raw is None:
         raise invalid("messages: Field required")
     if not isinstance(raw, list) or not raw:
@@ -94,7 +101,7 @@ def _messages(raw: Any) -> list[Message]:
         if not isinstance(content, list):
             raise fields.type_error(f"messages[{index}].content", "a string or a list of blocks")
         out.extend(_blocks(role, content, index))
-    return out
+    return tuple(out)
 
 
 def _blocks(role: Any, blocks: list[Any], index: int) -> list[Message]:
@@ -259,10 +266,10 @@ def message_json(result: ChatResult, meta: ResponseMeta) -> str:
             f'"role":"assistant","model":{_string(meta.model)},'
             f'"content":[{{"type":"text","text":{_string(choice.text)}}}],'
             f'"stop_reason":{_string(_STOP_REASONS[choice.finish_reason])},'
-            f'"stop_sequence":null,"usage":{{"input_tokens":{fresh:d},'
-            f'"output_tokens":{usage.output_tokens:d},'
-            f'"cache_creation_input_tokens":{usage.cache_creation_tokens:d},'
-            f'"cache_read_input_tokens":{usage.cached_tokens:d}}}}}'
+            f'"stop_sequence":null,"usage":{{"input_tokens":{fresh},'
+            f'"output_tokens":{usage.output_tokens},'
+            f'"cache_creation_input_tokens":{usage.cache_creation_tokens},'
+            f'"cache_read_input_tokens":{usage.cached_tokens}}}}}'
         )
     return compact(message_body(result, meta))
 

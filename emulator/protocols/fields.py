@@ -5,15 +5,24 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from emulator.errors import ApiError, invalid, out_of_range
 from emulator.json_text import encoder
 
 SEED_MAX = 2**31 - 1
+# json.loads's own decoder (no options), and its C scanner, which decode() calls after a
+# Python-level detour of two frames and two whitespace matches.
+_DECODER = json.JSONDecoder()
+# (set by JSONDecoder.__init__, missing from typeshed's JSONDecoder)
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_JSON_SPACE = " \t\n\r"  # the whitespace JSON allows around a value
 # A body that may hold a lone UTF-16 surrogate: a \uD800-\uDFFF escape, or one encoded in UTF-8.
-_DECODER = json.JSONDecoder()  # json.loads's own, with no options
 _MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+# The bytes its matches start with, as ints: `int in bytes` is a memchr, while `bytes in bytes`
+# first tries the operand as an int and raises and clears a TypeError.
+_BACKSLASH, _SURROGATE_LEAD = ord("\\"), 0xED
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
@@ -21,13 +30,20 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     try:
         if raw[:1] == b"{" and raw[1:2] != b"\0":
             # What json.loads does with these bytes (its detect_encoding says UTF-8 for a
-            # body that starts with `{` and no NUL), without its Python-level detour.
-            body = _DECODER.decode(raw.decode("utf-8", "surrogatepass"))
+            # body that starts with `{` and no NUL), without its Python-level detour: the
+            # scanner reads the object, and only JSON whitespace may follow it.
+            text = raw.decode("utf-8", "surrogatepass")
+            body, end = _SCAN(text, 0)
+            if end != len(text) and text[end:].strip(_JSON_SPACE):
+                raise ValueError("Extra data")
         else:
             body = json.loads(raw) if raw else None
-        if _MAYBE_SURROGATE.search(raw):
+        # (the bytes a match starts with first: `in` of a byte's value is a memchr, far cheaper
+        # than the pattern's search, and most bodies have neither)
+        if (_BACKSLASH in raw or _SURROGATE_LEAD in raw) and _MAYBE_SURROGATE.search(raw):
             body = _without_lone_surrogates(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
+    except (ValueError, UnicodeDecodeError, RecursionError, StopIteration):
+        # (RecursionError: nested too deep; StopIteration: the scanner found no value)
         raise invalid("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emulator.engine.types import record
 
-@dataclass(frozen=True)
+
+@record  # (one a request: engine/types.py's record)
 class ResponseMeta:
     request_id: str
     created: int  # Unix seconds, from the emulator's clock

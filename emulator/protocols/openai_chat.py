@@ -48,12 +48,12 @@ TEXT = ResponseFormat()
 def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
     """A validated neutral request; raises ApiError with the documented message otherwise."""
     messages = _messages(body.get("messages"))
-    tools = _tools(body.get("tools"))
-    tool_choice = _tool_choice(body.get("tool_choice"), tools)
-
     # An optional field is checked only when the body has it (absent reads as null, which
     # every check passes): most requests name few of them. The checks keep their order, so
     # a body with several faults is refused for the same one.
+    tools = _tools(body["tools"]) if "tools" in body else ()
+    tool_choice = _tool_choice(body["tool_choice"], tools) if "tool_choice" in body else AUTO
+
     max_tokens = None
     if "max_tokens" in body:
         max_tokens = fields.int_in(body, "max_tokens", 1, model.max_tokens_limit)
@@ -66,15 +66,17 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
         fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
         fields.number_in(body, "presence_penalty", -2.0, 2.0, bounds="[-2.0, 2.0]")
         fields.number_in(body, "frequency_penalty", -2.0, 2.0, bounds="[-2.0, 2.0]")
-    stop = fields.string_list(body.get("stop"), "stop")
-    stream = fields.boolean(body, "stream")
+    stop = fields.string_list(body["stop"], "stop") if "stop" in body else ()
+    stream = fields.boolean(body, "stream") if "stream" in body else False
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise fields.type_error("stream_options", "Object")
     include_usage = stream and fields.boolean(options or {}, "include_usage")
 
     thinking, budget = _thinking(body, model)
-    response_format = _response_format(body.get("response_format"), messages, thinking)
+    response_format = TEXT
+    if "response_format" in body:
+        response_format = _response_format(body["response_format"], messages, thinking)
     return ChatRequest(
         protocol="openai",
         model=model,
@@ -90,7 +92,8 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
         response_format=response_format,
         stream=stream,
         include_usage=include_usage,
-        parallel_tool_calls=fields.boolean(body, "parallel_tool_calls"),
+        parallel_tool_calls="parallel_tool_calls" in body
+        and fields.boolean(body, "parallel_tool_calls"),
     )
 
 
@@ -303,13 +306,13 @@ def completion_json(request: ChatRequest, result: ChatResult, meta: ResponseMeta
         choice = result.choices[0]
         if not choice.tool_calls:
             return (
-                f'{{"model":{_string(meta.model)},"usage":{{"prompt_tokens":{usage.input_tokens:d},'
-                f'"completion_tokens":{usage.output_tokens:d},'
-                f'"total_tokens":{usage.total_tokens:d},'
-                f'"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens:d}}}}},'
+                f'{{"model":{_string(meta.model)},"usage":{{"prompt_tokens":{usage.input_tokens},'
+                f'"completion_tokens":{usage.output_tokens},'
+                f'"total_tokens":{usage.input_tokens + usage.output_tokens},'
+                f'"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens}}}}},'
                 f'"choices":[{{"message":{{"content":{_string(choice.text)},"role":"assistant"}},'
                 f'"finish_reason":{_string(choice.finish_reason)},"index":0,"logprobs":null}}],'
-                f'"object":"chat.completion","created":{meta.created:d},'
+                f'"object":"chat.completion","created":{meta.created},'
                 f'"system_fingerprint":null,"id":{_string("chatcmpl-" + meta.request_id)}}}'
             )
     return compact(completion_body(request, result, meta))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from emulator.catalog import TextModel
@@ -25,6 +25,7 @@ from emulator.engine.types import (
     ToolChoice,
     ToolSpec,
     Usage,
+    record,
 )
 from emulator.errors import ApiError
 from emulator.json_text import encoder
@@ -48,7 +49,7 @@ def invalid(detail: str) -> ApiError:
     return ApiError("responses_invalid", detail=detail)
 
 
-@dataclass(frozen=True)
+@record  # (one a request: engine/types.py's record)
 class ResponsesRequest:
     """A validated Responses API call: the neutral chat, and what the response repeats."""
 
@@ -337,7 +338,7 @@ def usage_body(usage: Usage, runs: tuple[ToolRun, ...]) -> dict[str, Any]:
     return body
 
 
-@dataclass(frozen=True)
+@record  # (one a request)
 class Rendered:
     """A response's output items, each with what a stream says of it."""
 
