@@ -230,16 +230,25 @@ RESPONSES_DELTAS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-def test_responses_stream_frames_are_the_generic_encoders(emulator: RunningEmulator) -> None:
+@pytest.mark.parametrize("instructions", [None, "\x00slot\x00"])
+def test_responses_stream_frames_are_the_generic_encoders(
+    emulator: RunningEmulator, instructions: str | None
+) -> None:
+    """Instructions that are the templates' own slot text are echoed, not taken for a slot."""
     tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
-    body = {
+    body: dict[str, Any] = {
         "model": MODEL,
         "input": "Tell me about the sea.",
         "enable_thinking": True,
         "tools": [tool],
         "stream": True,
     }
+    if instructions is not None:
+        body["instructions"] = instructions
     frames = stream(emulator, "/compatible-mode/v1/responses", body)
+    opened = [json.loads(frame.split(b"\ndata:")[1]) for frame in frames[:2]]
+    assert [frame["response"]["status"] for frame in opened] == ["queued", "in_progress"]
+    assert all(frame["response"].get("instructions") == instructions for frame in opened)
     pieces: dict[str, list[str]] = {kind: [] for kind in RESPONSES_DELTAS}
     for number, frame in enumerate(frames):
         ident, event, status, data = frame.removesuffix(b"\n\n").split(b"\n")

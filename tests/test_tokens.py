@@ -282,6 +282,39 @@ def test_stream_pieces_and_token_ends_are_the_token_walks_exactly() -> None:
             assert list(tokens.stream_pieces(text, random.Random(seed))) == walked, text
 
 
+def test_an_answer_counted_for_its_usage_is_cut_without_encoding_it_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counting a text keeps its token ids for the stream that cuts it next (tokens.IDS_SIZE):
+    one encoding gives the usage's count and the stream's pieces, the same as two gave. A text
+    that is not NFC counts normalised, so its ends are the stream's own encoding."""
+    tokens._memo.cache_clear()  # texts not counted yet
+    texts = [CORPUS[0] + " " + CORPUS[1], "请用一段话介绍一下大海。🌊", "e\u0301 cafe\u0301"]
+    counts = [vocabulary.counter().count(text) for text in texts]
+    walked = [_walked_pieces(text, random.Random(5)) for text in texts]
+    encoded: list[str] = []
+    real_ids = vocabulary.Bpe.ids
+
+    def ids(self: vocabulary.Bpe, text: str) -> list[int]:
+        encoded.append(text)
+        return real_ids(self, text)
+
+    monkeypatch.setattr(vocabulary.Bpe, "ids", ids)
+    for text, count, pieces in zip(texts, counts, walked, strict=True):
+        encoded.clear()
+        assert tokens.count(text) == count
+        assert list(tokens.stream_pieces(text, random.Random(5))) == pieces
+        normal = unicodedata.is_normalized("NFC", text)
+        assert len(encoded) == (1 if normal else 2), text
+    # A text longer than IDS_CHARS keeps only its count: its ids would hold too much.
+    long = "word " * (tokens.IDS_CHARS // 5 + 1)
+    encoded.clear()
+    tokens.count(long)
+    list(tokens.stream_pieces(long, random.Random(5)))
+    assert len(encoded) == 2
+    tokens._memo.cache_clear()
+
+
 # ---- usage through the SDKs: the rendered template, counted by the SDK's tokenizer -------------
 
 

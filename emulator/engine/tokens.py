@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from emulator.engine.vocabulary import CHUNK, counter
+from emulator.engine.vocabulary import CHUNK, Bpe, counter
 from emulator.seeds import randint
 
 if TYPE_CHECKING:
@@ -54,6 +54,13 @@ TOOL_CALL_FORMAT = '\n{"name": <function-name>, "arguments": <args-json-object>}
 # encoding it. Texts of MEMO_DIGEST characters or more are remembered by a digest, not kept.
 MEMO_DIGEST = 1024
 MEMO_SIZE = 4096
+# A text counted on a miss keeps its token ids, the latest IDS_SIZE: an answer is counted for
+# its usage and then, when streamed, cut at its token ends, which its ids give without encoding
+# it again. Only the latest few: the stream starts right after; and only of texts up to
+# IDS_CHARS long: a longer one (a huge prompt more likely than an answer) would hold a list as
+# long as its tokens.
+IDS_SIZE = 32
+IDS_CHARS = 32_768
 _CUT_CHUNK = 16384  # characters counted at a time by cut_point
 # Where counting may stop and start again with the same tokens: before the space between two
 # ASCII letters (a word's pre-token ends there, the next one starts with that space).
@@ -154,7 +161,7 @@ def prompt_tokens(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int
 def stream_pieces(text: str, rng: random.Random) -> Iterator[str]:
     """A stream's fragments of `text`: one to four tokens each (more where a character spans
     tokens: a fragment is never a piece of a character); the last carries the rest."""
-    ends = counter().ends(text)
+    ends = _memo().ends(text)
     last = len(ends) - 1  # the last token's end is never a cut: the rest goes out after
     start = 0
     # Token by token, a cut falls `wanted` tokens after the previous one, or at the first
@@ -259,9 +266,11 @@ class _Memo:
     key, long ones a digest of theirs. The lock is for a test's thread counting while the
     server's thread does (the harness)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, ids_size: int = IDS_SIZE) -> None:
         self.size = size
+        self.ids_size = ids_size
         self._counts: OrderedDict[str | bytes, int] = OrderedDict()
+        self._ids: OrderedDict[str | bytes, list[int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def count(self, text: str) -> int:
@@ -271,20 +280,47 @@ class _Memo:
             if known is not None:
                 self._counts.move_to_end(key)
                 return known
-        known = counter().count(text)
-        self._store(key, known)
+        bpe = counter()
+        ids = None
+        if (
+            isinstance(bpe, Bpe)
+            and len(text) <= IDS_CHARS
+            and (text.isascii() or unicodedata.is_normalized("NFC", text))
+        ):
+            # (every generated answer) the ids Bpe.count would take, as the text is NFC:
+            # kept for a stream that cuts it next (IDS_SIZE)
+            ids = bpe.ids(text)
+            known = len(ids)
+        else:
+            known = bpe.count(text)
+        self._store(key, known, ids)
         return known
+
+    def ends(self, text: str) -> list[int]:
+        """counter().ends(text), from the text's ids when it was counted lately."""
+        bpe = counter()
+        if isinstance(bpe, Bpe):
+            key = _key(text)
+            with self._lock:
+                ids = self._ids.get(key)
+            if ids is not None:
+                return bpe.ends_of_ids(text, ids)
+        return bpe.ends(text)
 
     def remember(self, text: str, tokens: int) -> None:
         """`text` counts `tokens` (a caller that found out without counting)."""
         if text.isascii() or unicodedata.is_normalized("NFC", text):
             self._store(_key(text), tokens)
 
-    def _store(self, key: str | bytes, tokens: int) -> None:
+    def _store(self, key: str | bytes, tokens: int, ids: list[int] | None = None) -> None:
         with self._lock:
             self._counts[key] = tokens
             if len(self._counts) > self.size:
                 self._counts.popitem(last=False)
+            if ids is not None:
+                self._ids[key] = ids
+                if len(self._ids) > self.ids_size:
+                    self._ids.popitem(last=False)
 
 
 def _key(text: str) -> str | bytes:

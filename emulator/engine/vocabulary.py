@@ -96,13 +96,17 @@ class Bpe:
     def ends(self, text: str) -> list[int]:
         # Offsets refer to `text` as given: generated text is NFC already, and a scripted text
         # that is not is cut on its own code points.
+        return self.ends_of_ids(text, self.ids(text))
+
+    def ends_of_ids(self, text: str, ids: list[int]) -> list[int]:
+        """`ends(text)` from `ids(text)`, without encoding it again."""
         starts, continuing = self.starts, self.continuing
         if text.isascii():  # (the usual answer) a token then starts as many characters as it
             # has bytes, none of them a continuation: the ends are the running sums
-            return list(itertools.accumulate(map(starts.__getitem__, self.ids(text))))
+            return list(itertools.accumulate(map(starts.__getitem__, ids)))
         ends: list[int] = []
         at = 0  # characters started so far
-        for token in self.ids(text):
+        for token in ids:
             if ends and token in continuing:  # the token before ended inside a character
                 ends[-1] = at - 1
             at += starts[token]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -278,64 +279,92 @@ def _frame(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {compact(data)}\n\n".encode()
 
 
-def _delta_template(index: int, delta: dict[str, Any]) -> Template:
-    """The `content_block_delta` frame of `delta` (which holds SLOT where a piece goes),
-    rendered once a block: the pieces fill it, as the generic encoder would write them."""
+# The frames that hold nothing of the request but a block's index and kind, rendered once by
+# the same encoder from the same dicts (the frames of a tool_use block hold its id and name).
+_PING = _frame("ping", {"type": "ping"})
+_MESSAGE_STOP = _frame("message_stop", {"type": "message_stop"})
+_DELTA_FIELDS = {"thinking": "thinking_delta", "text": "text_delta", "tool_use": "input_json_delta"}
+_DELTA_SLOTS = {"thinking": "thinking", "text": "text", "tool_use": "partial_json"}
+
+
+@functools.cache
+def _delta_template(index: int, kind: str) -> Template:
+    """The `content_block_delta` frame of a block of `kind` with a slot for its piece: the
+    pieces fill it, as the generic encoder would write them."""
+    delta = {"type": _DELTA_FIELDS[kind], _DELTA_SLOTS[kind]: SLOT}
     frame = {"type": "content_block_delta", "index": index, "delta": delta}
     return Template.of(_frame("content_block_delta", frame).decode(), _SLOT)
+
+
+@functools.cache
+def _plain_block_start(index: int, kind: str) -> bytes:
+    """`content_block_start` of a thinking or text block."""
+    if kind == "thinking":
+        start: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+    else:
+        start = {"type": "text", "text": ""}
+    return _frame(
+        "content_block_start",
+        {"type": "content_block_start", "index": index, "content_block": start},
+    )
+
+
+@functools.cache
+def _block_stop(index: int) -> bytes:
+    return _frame("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
 def _deltas(index: int, block: dict[str, Any], choice: Completion) -> Iterator[bytes]:
     """A block's delta frames, made as they are written (a long answer is never held twice)."""
     kind = block["type"]
+    template = _delta_template(index, kind)
     if kind == "thinking":
-        thinking = _delta_template(index, {"type": "thinking_delta", "thinking": SLOT})
         for piece in choice.reasoning_pieces:
-            yield thinking.fill(compact(piece))
+            yield template.fill(_string(piece))
         delta = {"type": "signature_delta", "signature": choice.signature}
         yield _frame(
             "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
         )
     elif kind == "text":
-        text = _delta_template(index, {"type": "text_delta", "text": SLOT})
         for piece in choice.text_pieces:
-            yield text.fill(compact(piece))
+            yield template.fill(_string(piece))
     else:
         arguments = compact(block["input"])
-        partial = _delta_template(index, {"type": "input_json_delta", "partial_json": SLOT})
-        yield partial.fill(compact(""))
+        yield template.fill(_string(""))
         for i in range(0, len(arguments), ARGUMENT_FRAGMENT):
-            yield partial.fill(compact(arguments[i : i + ARGUMENT_FRAGMENT]))
+            yield template.fill(_string(arguments[i : i + ARGUMENT_FRAGMENT]))
 
 
 def _block_frames(index: int, block: dict[str, Any], choice: Completion) -> Iterator[bytes]:
     kind = block["type"]
-    if kind == "thinking":
-        start: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
-    elif kind == "text":
-        start = {"type": "text", "text": ""}
-    else:
+    if kind == "tool_use":
         start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-    yield _frame(
-        "content_block_start",
-        {"type": "content_block_start", "index": index, "content_block": start},
-    )
+        yield _frame(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        )
+    else:
+        yield _plain_block_start(index, kind)
     if index == 0:
-        yield _frame("ping", {"type": "ping"})
+        yield _PING
     yield from _deltas(index, block, choice)
-    yield _frame("content_block_stop", {"type": "content_block_stop", "index": index})
+    yield _block_stop(index)
 
 
 def stream_frames(result: ChatResult, meta: ResponseMeta) -> Iterator[bytes]:
     """Every SSE frame of a streamed message: named events, cumulative usage last."""
     choice = result.choices[0]
-    opening = {
-        **message_body(result, meta),
+    usage = usage_body(result.usage)
+    opening: dict[str, Any] = {  # message_body's keys, before anything is said
+        "id": f"msg_{meta.request_id}",
+        "type": "message",
+        "role": "assistant",
+        "model": meta.model,
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
+        "usage": {**usage, "output_tokens": 0},
     }
-    opening["usage"] = {**usage_body(result.usage), "output_tokens": 0}
     yield _frame("message_start", {"type": "message_start", "message": opening})
     for index, block in enumerate(_content(choice)):
         yield from _block_frames(index, block, choice)
@@ -345,10 +374,10 @@ def stream_frames(result: ChatResult, meta: ResponseMeta) -> Iterator[bytes]:
         {
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-            "usage": usage_body(result.usage),
+            "usage": usage,
         },
     )
-    yield _frame("message_stop", {"type": "message_stop"})
+    yield _MESSAGE_STOP
 
 
 def count_tokens_body(input_tokens: int) -> dict[str, Any]:

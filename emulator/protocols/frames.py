@@ -33,6 +33,12 @@ class Template:
         head, tail = self.parts
         return head + value.encode() + tail
 
+    def around(self, head: str, tail: str) -> Template:
+        """This one-slot frame with `head` and `tail` around its slot: a frame whose value is
+        itself a frame's text around a slot, e.g. a delta chunk within a stream's envelope."""
+        before, after = self.parts
+        return Template((before + head.encode(), tail.encode() + after))
+
     def fill_all(self, *values: str) -> bytes:
         """The frame with each slot filled, in order."""
         out = [self.parts[0]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -318,7 +319,7 @@ def completion_json(request: ChatRequest, result: ChatResult, meta: ResponseMeta
     return compact(completion_body(request, result, meta))
 
 
-def _chunk(choices: list[dict[str, Any]], meta: ResponseMeta, usage: Any = None) -> bytes:
+def _chunk(choices: list[dict[str, Any]] | str, meta: ResponseMeta, usage: Any = None) -> bytes:
     chunk = {
         "choices": choices,
         "object": "chat.completion.chunk",
@@ -331,52 +332,91 @@ def _chunk(choices: list[dict[str, Any]], meta: ResponseMeta, usage: Any = None)
     return b"data: " + compact(chunk).encode() + b"\n\n"
 
 
-def _template(choice: dict[str, Any], meta: ResponseMeta) -> Template:
-    """The chunk of `choice` (which holds SLOT where a piece goes), rendered once a stream."""
-    return Template.of(_chunk([choice], meta).decode(), _SLOT)
+def _envelope(meta: ResponseMeta) -> Template:
+    """A stream's chunk with a slot for its choices: every chunk of a stream but the usage one
+    is this one with other choices, so the rest is rendered once a stream."""
+    return Template.of(_chunk(SLOT, meta).decode(), _SLOT)
 
 
-def _choice_frames(
-    index: int, choice: Completion, thinking: bool, meta: ResponseMeta
-) -> Iterator[bytes]:
-    """One choice's chunks; the pieces of text and arguments fill a chunk rendered once (the
-    dicts below, with SLOT for the piece, are the chunks as the generic encoder writes them)."""
+# The choices of the opening and closing chunks, and of the delta chunks around their piece,
+# hold nothing of the request but the choice's index, whether it thinks and how it finished:
+# each is rendered once, by the same encoder from the same dicts as a whole chunk was.
+
+
+@functools.cache
+def _opening(index: int, thinking: bool) -> str:
     if thinking:
         role_delta = {"content": None, "role": "assistant", "reasoning_content": ""}
     else:
         role_delta = {"content": "", "role": "assistant"}
-    opening = {"delta": role_delta, "index": index, "logprobs": None, "finish_reason": None}
-    yield _chunk([opening], meta)
-    reasoning: Template | None = None  # made by the first piece: an empty part costs nothing
-    for piece in choice.reasoning_pieces:
-        reasoning = reasoning or _template(
-            {
-                "finish_reason": None,
-                "logprobs": None,
-                "delta": {"content": None, "reasoning_content": SLOT},
-                "index": index,
-            },
-            meta,
-        )
-        yield reasoning.fill(compact(piece))
+    return compact([{"delta": role_delta, "index": index, "logprobs": None, "finish_reason": None}])
+
+
+@functools.cache
+def _closing(index: int, finish_reason: str, calls: bool, thinking: bool) -> str:
+    if calls:
+        final: dict[str, Any] = {}
+    elif thinking:
+        final = {"content": "", "reasoning_content": None}
+    else:
+        final = {"content": ""}
+    return compact(
+        [{"finish_reason": finish_reason, "delta": final, "index": index, "logprobs": None}]
+    )
+
+
+@functools.cache
+def _reasoning_delta(index: int) -> tuple[str, str]:
+    choice = {
+        "finish_reason": None,
+        "logprobs": None,
+        "delta": {"content": None, "reasoning_content": SLOT},
+        "index": index,
+    }
+    return _around_slot([choice])
+
+
+@functools.cache
+def _text_delta(index: int, thinking: bool) -> tuple[str, str]:
+    choice: dict[str, Any]
     if thinking:
-        text_delta = {
+        choice = {
             "finish_reason": None,
             "logprobs": None,
             "delta": {"content": SLOT, "reasoning_content": None},
             "index": index,
         }
     else:
-        text_delta = {
+        choice = {
             "finish_reason": None,
             "delta": {"content": SLOT},
             "index": index,
             "logprobs": None,
         }
+    return _around_slot([choice])
+
+
+def _around_slot(choices: list[dict[str, Any]]) -> tuple[str, str]:
+    """The choices' text before and after their one SLOT."""
+    head, tail = compact(choices).split(_SLOT)
+    return head, tail
+
+
+def _choice_frames(
+    index: int, choice: Completion, thinking: bool, envelope: Template
+) -> Iterator[bytes]:
+    """One choice's chunks: the envelope filled with the choices of each (rendered once, see
+    above); the pieces of text and arguments fill a delta chunk made once a choice."""
+    yield envelope.fill(_opening(index, thinking))
+    # A piece goes in as _string writes it: compact's text for a str, without its encoder.
+    reasoning: Template | None = None  # made by the first piece: an empty part costs nothing
+    for piece in choice.reasoning_pieces:
+        reasoning = reasoning or envelope.around(*_reasoning_delta(index))
+        yield reasoning.fill(_string(piece))
     text: Template | None = None
     for piece in choice.text_pieces:
-        text = text or _template(text_delta, meta)
-        yield text.fill(compact(piece))
+        text = text or envelope.around(*_text_delta(index, thinking))
+        yield text.fill(_string(piece))
     for call_index, call in enumerate(choice.tool_calls):
         opening_call = {
             "index": call_index,
@@ -384,16 +424,17 @@ def _choice_frames(
             "type": "function",
             "function": {"name": call.name, "arguments": ""},
         }
-        yield _chunk(
-            [
-                {
-                    "finish_reason": None,
-                    "delta": {"tool_calls": [opening_call]},
-                    "index": index,
-                    "logprobs": None,
-                }
-            ],
-            meta,
+        yield envelope.fill(
+            compact(
+                [
+                    {
+                        "finish_reason": None,
+                        "delta": {"tool_calls": [opening_call]},
+                        "index": index,
+                        "logprobs": None,
+                    }
+                ]
+            )
         )
         fragment = {
             "index": call_index,
@@ -401,36 +442,28 @@ def _choice_frames(
             "type": "function",
             "function": {"arguments": SLOT},
         }
-        arguments = _template(
-            {
-                "finish_reason": None,
-                "delta": {"tool_calls": [fragment]},
-                "index": index,
-                "logprobs": None,
-            },
-            meta,
+        arguments = envelope.around(
+            *_around_slot(
+                [
+                    {
+                        "finish_reason": None,
+                        "delta": {"tool_calls": [fragment]},
+                        "index": index,
+                        "logprobs": None,
+                    }
+                ]
+            )
         )
         for start in range(0, len(call.arguments), ARGUMENT_FRAGMENT):
-            yield arguments.fill(compact(call.arguments[start : start + ARGUMENT_FRAGMENT]))
-    if choice.tool_calls:
-        final: dict[str, Any] = {}
-    elif thinking:
-        final = {"content": "", "reasoning_content": None}
-    else:
-        final = {"content": ""}
-    closing = {
-        "finish_reason": choice.finish_reason,
-        "delta": final,
-        "index": index,
-        "logprobs": None,
-    }
-    yield _chunk([closing], meta)
+            yield arguments.fill(_string(call.arguments[start : start + ARGUMENT_FRAGMENT]))
+    yield envelope.fill(_closing(index, choice.finish_reason, bool(choice.tool_calls), thinking))
 
 
 def stream_frames(request: ChatRequest, result: ChatResult, meta: ResponseMeta) -> Iterator[bytes]:
     """Every SSE frame of a streamed completion, `data: [DONE]` last."""
+    envelope = _envelope(meta)
     for index, choice in enumerate(result.choices):
-        yield from _choice_frames(index, choice, request.thinking, meta)
+        yield from _choice_frames(index, choice, request.thinking, envelope)
     if request.include_usage:
         yield _chunk([], meta, usage_body(result.usage, request.thinking))
     yield b"data: [DONE]\n\n"

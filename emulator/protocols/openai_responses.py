@@ -628,6 +628,15 @@ class Stream:
         yield self.encode(kind, data)
         self.sequence += 1
 
+    def response(self, kind: str, rendered: str) -> Iterator[bytes]:
+        """`frame(kind, {"response": body})` of a response object already rendered (dumps of
+        it): the same bytes, as "response" sorts before the frame's own two keys."""
+        payload = (
+            f'{{"response":{rendered},"sequence_number":{self.sequence},"type":{_string(kind)}}}'
+        )
+        yield f"id:{self.sequence + 1}\nevent:{kind}\n:HTTP_STATUS/200\ndata:{payload}\n\n".encode()
+        self.sequence += 1
+
     def deltas(self, kind: str, at: dict[str, Any], pieces: Iterable[str]) -> Iterator[bytes]:
         """A frame per piece, `{**at, "delta": piece}` each, numbered as `frame` numbers them:
         the frame is rendered once, with SLOT for its id, its piece and its number, and the
@@ -641,7 +650,7 @@ class Stream:
                 # "output_index"); Template.of checks there are three slots.
                 rendered = f"id:{_SLOT}\nevent:{kind}\n:HTTP_STATUS/200\ndata:{dumps(data)}\n\n"
                 template = Template.of(rendered, _SLOT, slots=3)
-            yield template.fill_all(str(self.sequence + 1), dumps(piece), str(self.sequence))
+            yield template.fill_all(str(self.sequence + 1), _string(piece), str(self.sequence))
             self.sequence += 1
 
     def failed(
@@ -672,19 +681,24 @@ class Stream:
         final: dict[str, Any],
     ) -> Iterator[bytes]:
         """Every frame of a streamed response; `final` is the finished response object."""
-        yield from self.frame(
-            "response.created",
-            {"response": response_body(request, meta, [], "queued", None)},
-        )
-        yield from self.frame(
-            "response.in_progress",
-            {"response": response_body(request, meta, [], "in_progress", None)},
-        )
+        # The response before its output, queued then in progress: rendered once, with a slot
+        # for its status (the one field of the two that differs), unless the request echoes
+        # the slot's own text (its instructions, say): then each is rendered whole.
+        opened = dumps(response_body(request, meta, [], SLOT, None)).split(_SLOT)
+        for kind, status in (
+            ("response.created", "queued"),
+            ("response.in_progress", "in_progress"),
+        ):
+            if len(opened) == 2:
+                rendered = opened[0] + _string(status) + opened[1]
+            else:
+                rendered = dumps(response_body(request, meta, [], status, None))
+            yield from self.response(kind, rendered)
         choice = result.choices[0]
         for index, item in enumerate(final["output"]):
             yield from self._item(index, item, choice, runs)
         kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
-        yield from self.frame(kind, {"response": final})
+        yield from self.response(kind, response_json(final))
 
     def _item(
         self, index: int, item: dict[str, Any], choice: Completion, runs: tuple[ToolRun, ...]
