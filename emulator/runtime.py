@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,8 @@ class Runtime:
     organization: Organization | None = None
     # The newest API call's unexpected failure, cleared by the next call served (health.py).
     last_failure: str | None = None
+    # The answers waiting for the commit persist_soon scheduled (none scheduled: None).
+    _committing: list[asyncio.Future[None]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:
@@ -142,6 +145,39 @@ class Runtime:
                 self.clock, self.ledger, self.accounts.coding_plan, self.journal, self.organization
             )
 
+    def persist_soon(self) -> None:
+        """Commit what changed in the event loop's next pass, together with what the other
+        requests handled in this pass changed: one transaction for all of them (a group
+        commit), instead of one a request. An answer goes out only after its commit
+        (`persisted`), so a charge a client saw is on disk whatever happens to the process."""
+        if self.store is not None and self._committing is None:
+            self._committing = []
+            asyncio.get_running_loop().call_soon(self._commit)
+
+    async def persisted(self) -> None:
+        """Wait for the commit persist_soon scheduled, if one is; raise what it raised."""
+        if self._committing is not None:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._committing.append(waiter)  # (its own future: a cancelled waiter cancels
+            await waiter  # only itself, never the commit the others wait for)
+
+    def _commit(self) -> None:
+        waiters, self._committing = self._committing or [], None
+        try:
+            self.persist()
+        except Exception as exc:  # (the next commit retries the whole change: store.py)
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            if not waiters:  # nobody to tell: the health report says it
+                from emulator.admin.health import describe  # (health imports this module)
+
+                self.last_failure = describe(exc)
+            return
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
     def revise(self, journal: Journal, number: int, entry: Entry) -> None:
         """Entry `number` of `journal`, already committed, changed (how a stream ended): commit
         it again, unless a reset has since replaced that journal."""
@@ -151,6 +187,8 @@ class Runtime:
 
     def close(self) -> None:
         if self.store is not None:
+            if self._committing is not None:  # a commit the loop did not get to run
+                self._commit()
             self.store.close()
 
     def reset(self) -> None:

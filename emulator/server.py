@@ -127,7 +127,9 @@ async def gateway(
         # most runs never see.
         from emulator.management_routes import serve as serve_management
 
-        return await serve_management(request)
+        managed = await serve_management(request)
+        await _persisted(runtime)
+        return managed
     if admin:
         return await handler(request)
     if site is None:
@@ -143,14 +145,20 @@ async def gateway(
     response = await _answer(request, handler, site, refused)
     if isinstance(response, (Answer, web.Response)) and isinstance(response.body, bytes):
         entry.response_body = clip(response.body)
-    try:
-        journal_once(request, response.status)  # a whole answer: committed with its charge
-    except Exception as exc:  # before sending; the state file cannot be written (health.py)
-        runtime.last_failure = describe(exc)
-        raise
+    journal_once(request, response.status)  # a whole answer: committed with its charge
+    await _persisted(runtime)
     if response.status < 500:
         runtime.last_failure = None
     return response
+
+
+async def _persisted(runtime: Runtime) -> None:
+    """Wait for the commit of what this request changed (--state), before its answer goes out."""
+    try:
+        await runtime.persisted()
+    except Exception as exc:  # the state file cannot be written (health.py): a 500
+        runtime.last_failure = describe(exc)
+        raise
 
 
 async def _answer(

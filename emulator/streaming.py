@@ -59,6 +59,7 @@ async def sse_response(
     written alone. An ApiError once the 200 has gone out becomes an error frame in the
     protocol's stream form."""
     call = request[CALL]
+    await call.runtime.persisted()  # the charge, journaled when the answer was made: on disk
     rule = call.answering.rule if call.answering is not None else None
     fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
     kind = DirectHead if fault is not None else _HeldHeaders
@@ -95,7 +96,8 @@ async def sse_response(
         last = b"".join(pending)
         call.ended = not last  # with frames still to write, the end is not reached yet
         journal_once(request, response.status)  # before the stream ends: a client that read to
-        await response.write_eof(last)  # the end finds its request in the journal (and state)
+        await call.runtime.persisted()  # the end finds its request in the journal (and state)
+        await response.write_eof(last)
         call.ended = True
     except (ConnectionError, asyncio.CancelledError) as gone:
         # The client hung up (reset, broken pipe, a closed transport: every ConnectionError), or
@@ -158,7 +160,9 @@ async def _stream_fault(
 
 
 def journal_once(request: web.Request, status: int) -> None:
-    """Record the request's journal entry and commit the plan with it (`--state`).
+    """Record the request's journal entry and commit the plan with it (`--state`): in the
+    event loop's next pass, with the other requests of this one (Runtime.persist_soon); who
+    answers awaits `Runtime.persisted()` first.
 
     An entry is recorded once. A stream's is recorded when its charge is made, before its
     first byte, so the charge and its entry are one commit (a process killed mid-stream keeps
@@ -172,7 +176,7 @@ def journal_once(request: web.Request, status: int) -> None:
         entry.status = status
         journal = runtime.journal
         call.recorded = Recorded(journal, journal.record(entry), _outcome(entry))
-        runtime.persist()
+        runtime.persist_soon()  # (committed before the answer goes out: Runtime.persisted)
         return
     entry.status = status
     if _outcome(entry) != recorded.outcome:

@@ -9,7 +9,9 @@ look at the file at an exact moment run in process.
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -452,3 +454,59 @@ def test_admin_changes_are_committed_before_the_answer(tmp_path: Path) -> None:
         with sqlite3.connect(path) as db:
             (frozen_at,) = db.execute("SELECT clock_frozen_at FROM plan").fetchone()
         assert frozen_at == parse_instant(FROZEN_AT) + 3600
+
+
+def test_requests_answered_together_share_one_commit(tmp_path: Path) -> None:
+    """Requests the server handles in one pass of its event loop are committed together (a
+    group commit), and each answer still goes out only once its charge and entry are on disk."""
+    path = tmp_path / "state.db"
+    running = start_emulator(Config(clock=FROZEN_AT, state_file=str(path)))
+    commits: list[str] = []
+    try:
+        # sqlite3's own statement trace on the store's connection: what it sends, not a stand-in
+        running.run(
+            lambda runtime: runtime.store._db.set_trace_callback(  # type: ignore[union-attr]
+                lambda sql: commits.append(sql) if sql == "COMMIT" else None
+            )
+        )
+        host, port = running.url.removeprefix("http://").split(":")[:2]
+        body = json.dumps({"model": "qwen3.6-plus", "messages": SAY}).encode()
+        raw = (
+            f"POST /compatible-mode/v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {running.api_key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        sockets = [socket.create_connection((host, int(port.split("/")[0]))) for _ in range(8)]
+        # The server's loop held for a moment (a callback on its thread that sleeps), so the
+        # eight requests are all waiting when it next looks: it handles them in one pass.
+        holding = threading.Thread(target=running.run, args=(lambda _: time.sleep(0.3),))
+        holding.start()
+        time.sleep(0.05)
+        for sock in sockets:
+            sock.sendall(raw)
+        holding.join()
+        answers = [_read_answer(sock) for sock in sockets]
+        for sock in sockets:
+            sock.close()
+        assert all(answer.startswith(b"HTTP/1.1 200 OK\r\n") for answer in answers)
+        with sqlite3.connect(path) as db:  # each one's entry was on disk when it was read
+            assert db.execute("SELECT count(*) FROM journal").fetchone() == (8,)
+        assert len(commits) == 1
+    finally:
+        running.stop()
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    sock.settimeout(10)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, _, rest = received.partition(b"\r\n\r\n")
+    length = int(
+        next(
+            line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        ).split(b":")[1]
+    )
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return head + b"\r\n\r\n" + rest
