@@ -401,6 +401,16 @@ def placements(pin_mode: str) -> dict[str, Placement]:
     return {name: every[name] for name in chosen}
 
 
+def _family(case: Case, cases: list[Case]) -> str:
+    """A case's name and, for a variant ("  same, --state"), its parent's, which precedes it:
+    `--only chat` keeps the chat case's variants too."""
+    if not case.name.startswith("  "):
+        return case.name
+    at = cases.index(case)
+    parent = next(c for c in reversed(cases[:at]) if not c.name.startswith("  "))
+    return parent.name + case.name
+
+
 def emulator_args(port: int, *extra: str) -> list[str]:
     return ["-m", "emulator", "--port", str(port), "--clock", CLOCK, *extra]
 
@@ -585,7 +595,7 @@ def main() -> None:
                 for c in cases
                 if c.process is emulator
             ]
-        cases = [c for c in cases if c.name.startswith("bare") or args.only in c.name]
+        cases = [c for c in cases if c.name.startswith("bare") or args.only in _family(c, cases)]
         for case in cases:
             if case.body.get("stream"):
                 case.events = events_of(case.url, case.body, case.headers)
