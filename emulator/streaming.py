@@ -161,8 +161,8 @@ async def _stream_fault(
 
 def journal_once(request: web.Request, status: int) -> None:
     """Record the request's journal entry and commit the plan with it (`--state`): in the
-    event loop's next pass, with the other requests of this one (Runtime.persist_soon); who
-    answers awaits `Runtime.persisted()` first.
+    event loop's next pass, together with the other requests handled in this one
+    (Runtime.persist_soon); whoever answers awaits `Runtime.persisted()` first.
 
     An entry is recorded once. A stream's is recorded when its charge is made, before its
     first byte, so the charge and its entry are one commit (a process killed mid-stream keeps
