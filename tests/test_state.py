@@ -477,11 +477,21 @@ def test_requests_answered_together_share_one_commit(tmp_path: Path) -> None:
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
         sockets = [socket.create_connection((host, int(port.split("/")[0]))) for _ in range(8)]
+        for sock in sockets:  # each connection accepted and idle before the test proper
+            sock.sendall(raw)
+            assert _read_answer(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+        commits.clear()
         # The server's loop held for a moment (a callback on its thread that sleeps), so the
         # eight requests are all waiting when it next looks: it handles them in one pass.
-        holding = threading.Thread(target=running.run, args=(lambda _: time.sleep(0.3),))
+        held = threading.Event()
+
+        def hold(_: Runtime) -> None:
+            held.set()
+            time.sleep(0.3)
+
+        holding = threading.Thread(target=running.run, args=(hold,))
         holding.start()
-        time.sleep(0.05)
+        assert held.wait(10)
         for sock in sockets:
             sock.sendall(raw)
         holding.join()
@@ -490,7 +500,7 @@ def test_requests_answered_together_share_one_commit(tmp_path: Path) -> None:
             sock.close()
         assert all(answer.startswith(b"HTTP/1.1 200 OK\r\n") for answer in answers)
         with sqlite3.connect(path) as db:  # each one's entry was on disk when it was read
-            assert db.execute("SELECT count(*) FROM journal").fetchone() == (8,)
+            assert db.execute("SELECT count(*) FROM journal").fetchone() == (16,)
         assert len(commits) == 1
     finally:
         running.stop()
