@@ -7,6 +7,8 @@ import socket
 import time
 import urllib.request
 
+# The frozen instant every bench server answers at: the same request gets the same bytes.
+CLOCK = "2026-05-01T00:00:00Z"
 SAY = [{"role": "user", "content": "Write one short paragraph about the sea."}]
 CHAT_BODY = {"model": "qwen3.6-plus", "messages": SAY, "enable_thinking": False}
 ANTHROPIC_BODY = {"model": "qwen3.6-plus", "messages": SAY, "max_tokens": 512}
@@ -16,6 +18,11 @@ RESPONSES_BODY = {"model": "qwen3.6-plus", "input": SAY[0]["content"], "enable_t
 def streamed(body: dict[str, object]) -> dict[str, object]:
     """The same request, asking for a stream."""
     return {**body, "stream": True}
+
+
+def emulator_args(port: int, *extra: str) -> list[str]:
+    """`python` arguments that serve the emulator on `port` at CLOCK."""
+    return ["-m", "emulator", "--port", str(port), "--clock", CLOCK, *extra]
 
 
 def free_port() -> int:

@@ -46,7 +46,7 @@ from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from aiohttp.web_request import Request
-from common import ANTHROPIC_BODY, CHAT_BODY, RESPONSES_BODY, SAY
+from common import ANTHROPIC_BODY, CHAT_BODY, CLOCK, RESPONSES_BODY, SAY
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -112,7 +112,7 @@ async def _call(
 async def measure(
     calls: int, repeats: int, only: str | None = None, profile: int = 0, real_clock: bool = False
 ) -> dict[str, float]:
-    emulator = build_app(Config(clock=None if real_clock else "2026-05-01T00:00:00Z"))
+    emulator = build_app(Config(clock=None if real_clock else CLOCK))
     bare = web.Application()
     bare.router.add_post("/bare", _bare)
     for app in (emulator, bare):

@@ -31,13 +31,13 @@ from common import (
     ANTHROPIC_BODY,
     CHAT_BODY,
     RESPONSES_BODY,
+    emulator_args,
     free_port,
     streamed,
     wait_healthy,
 )
 
 HERE = Path(__file__).resolve().parent
-CLOCK = "2026-05-01T00:00:00Z"
 # The cases of bench/run.py: path and body.
 CASES: dict[str, tuple[str, dict[str, object]]] = {
     "bare": ("/json", {"model": "x"}),
@@ -74,7 +74,7 @@ def measure(checkout: Path, case: str, requests: int, warm: int) -> float:
     command = (
         [sys.executable, str(HERE / "bare_server.py"), str(port)]
         if bare
-        else [sys.executable, "-m", "emulator", "--port", str(port), "--clock", CLOCK]
+        else [sys.executable, *emulator_args(port)]
     )
     out = Path(tempfile.mkdtemp(prefix="callgrind-"))
     env = {**os.environ, "PYTHONPATH": str(checkout)}

@@ -40,13 +40,13 @@ from common import (
     ANTHROPIC_BODY,
     CHAT_BODY,
     RESPONSES_BODY,
+    emulator_args,
     free_port,
     streamed,
     wait_healthy,
 )
 
 HERE = Path(__file__).resolve().parent
-CLOCK = "2026-05-01T00:00:00Z"
 
 
 @dataclass
@@ -409,10 +409,6 @@ def _family(case: Case, cases: list[Case]) -> str:
     at = cases.index(case)
     parent = next(c for c in reversed(cases[:at]) if not c.name.startswith("  "))
     return parent.name + case.name
-
-
-def emulator_args(port: int, *extra: str) -> list[str]:
-    return ["-m", "emulator", "--port", str(port), "--clock", CLOCK, *extra]
 
 
 def main() -> None:
