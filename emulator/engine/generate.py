@@ -112,7 +112,7 @@ class Writer:
     def prose(self, locale: str, rng: random.Random, words: int) -> str:
         """Sentences of Faker's words, drawn with `rng` directly: the same text Faker's
         `sentence()` makes, at a fraction of its cost on the hot path."""
-        vocabulary = self._vocabularies.get(locale) or self.vocabulary(locale)
+        vocabulary = self.vocabulary(locale)
         chinese = locale == "zh_CN"
         sizes: list[int] = []
         total = 0

@@ -280,36 +280,32 @@ class _Memo:
             if known is not None:
                 self._counts.move_to_end(key)
                 return known
-        bpe = counter()
+        counting = counter()
         ids = None
-        if (
-            isinstance(bpe, Bpe)
-            and len(text) <= IDS_CHARS
-            and (text.isascii() or unicodedata.is_normalized("NFC", text))
-        ):
+        if isinstance(counting, Bpe) and len(text) <= IDS_CHARS and _nfc(text):
             # (every generated answer) the ids Bpe.count would take, as the text is NFC:
             # kept for a stream that cuts it next (IDS_SIZE)
-            ids = bpe.ids(text)
+            ids = counting.ids(text)
             known = len(ids)
         else:
-            known = bpe.count(text)
+            known = counting.count(text)
         self._store(key, known, ids)
         return known
 
     def ends(self, text: str) -> list[int]:
         """counter().ends(text), from the text's ids when it was counted lately."""
-        bpe = counter()
-        if isinstance(bpe, Bpe):
+        counting = counter()
+        if isinstance(counting, Bpe):
             key = _key(text)
             with self._lock:
                 ids = self._ids.get(key)
             if ids is not None:
-                return bpe.ends_of_ids(text, ids)
-        return bpe.ends(text)
+                return counting.ends_of_ids(text, ids)
+        return counting.ends(text)
 
     def remember(self, text: str, tokens: int) -> None:
         """`text` counts `tokens` (a caller that found out without counting)."""
-        if text.isascii() or unicodedata.is_normalized("NFC", text):
+        if _nfc(text):
             self._store(_key(text), tokens)
 
     def _store(self, key: str | bytes, tokens: int, ids: list[int] | None = None) -> None:
@@ -321,6 +317,11 @@ class _Memo:
                 self._ids[key] = ids
                 if len(self._ids) > self.ids_size:
                     self._ids.popitem(last=False)
+
+
+def _nfc(text: str) -> bool:
+    """Whether `text` is counted as it is (a count normalises other text to NFC first)."""
+    return text.isascii() or unicodedata.is_normalized("NFC", text)
 
 
 def _key(text: str) -> str | bytes:

@@ -617,7 +617,9 @@ class Stream:
         self.sequence = 0
 
     def encode(self, kind: str, data: dict[str, Any]) -> bytes:
-        payload = dumps({**data, "sequence_number": self.sequence, "type": kind})
+        return self._framed(kind, dumps({**data, "sequence_number": self.sequence, "type": kind}))
+
+    def _framed(self, kind: str, payload: str) -> bytes:
         return (
             f"id:{self.sequence + 1}\nevent:{kind}\n:HTTP_STATUS/200\ndata:{payload}\n\n".encode()
         )
@@ -634,7 +636,7 @@ class Stream:
         payload = (
             f'{{"response":{rendered},"sequence_number":{self.sequence},"type":{_string(kind)}}}'
         )
-        yield f"id:{self.sequence + 1}\nevent:{kind}\n:HTTP_STATUS/200\ndata:{payload}\n\n".encode()
+        yield self._framed(kind, payload)
         self.sequence += 1
 
     def deltas(self, kind: str, at: dict[str, Any], pieces: Iterable[str]) -> Iterator[bytes]:
