@@ -115,3 +115,30 @@ async def test_a_failing_handler_is_a_500_and_the_server_goes_on(serve: Serve) -
 
     assert failed.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert fine.startswith(b"HTTP/1.1 200 OK\r\n") and fine.endswith(b"\r\n\r\nfine")
+
+
+async def test_a_body_that_fills_the_buffer_pauses_reading_and_resumes(serve: Serve) -> None:
+    """A body sent faster than it is read pauses the connection's reading; reading it resumes
+    (the handler's `resume_reading` skips only a resume with nothing paused), and the request
+    pipelined behind it is answered."""
+    paused: list[bool] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            await asyncio.sleep(0.3)  # let the body pile up unread
+            paused.append(request.protocol._reading_paused)  # type: ignore[attr-defined]
+            body = await request.read()
+            return web.Response(text=str(len(body)))
+        return web.Response(text="next")
+
+    app = web.Application(client_max_size=64 * 2**20)
+    app.router.add_route("*", "/{name}", handler)
+    port = await serve(app)
+    size = 8 * 2**20
+    head = f"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode()
+    sent = exchange(port, head + b"x" * size + get("/after"), answers=2)
+    read, after = await asyncio.wait_for(sent, 10)
+
+    assert paused == [True]
+    assert read.endswith(b"\r\n\r\n" + str(size).encode())
+    assert after.endswith(b"\r\n\r\nnext")
