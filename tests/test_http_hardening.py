@@ -463,6 +463,23 @@ def test_unrouted_and_admin_paths_answer_without_reading_the_body(
             assert time.perf_counter() - started < 0.3
 
 
+def test_expect_100_continue_is_answered_before_the_body_is_sent(
+    emulator: RunningEmulator,
+) -> None:
+    """curl sends `Expect: 100-continue` before a large body and waits for the go-ahead."""
+    body = json.dumps(CHAT_BODY).encode()
+    expecting = head(
+        CHAT, emulator, Content_Length=str(len(body)), Expect="100-continue", **auth(emulator)
+    )
+    with connect(emulator) as sock:
+        sock.sendall(expecting)
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        answer = read_answer(sock)
+    assert answer.status == 200
+    assert answer.json()["object"] == "chat.completion"
+
+
 def test_body_limit_is_enforced_while_reading(
     emulator: RunningEmulator, no_tracebacks: pytest.LogCaptureFixture
 ) -> None:

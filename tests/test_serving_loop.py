@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -142,3 +143,78 @@ async def test_a_body_that_fills_the_buffer_pauses_reading_and_resumes(serve: Se
     assert paused == [True]
     assert read.endswith(b"\r\n\r\n" + str(size).encode())
     assert after.endswith(b"\r\n\r\nnext")
+
+
+async def test_an_app_of_one_middleware_sees_routes_404s_405s_and_expect_as_aiohttp_has_them(
+    serve: Serve,
+) -> None:
+    """The Runner calls an app's one middleware directly (serving._request_handler): it gets
+    the route's handler, or the one raising the 404 or the 405; `request.app` is the app;
+    `Expect: 100-continue` is answered before the body is read."""
+    seen: list[str] = []
+
+    @web.middleware
+    async def outer(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            answer: web.StreamResponse = await handler(request)
+        except web.HTTPException as refused:
+            seen.append(f"{request.path} {refused.status}")
+            return web.Response(status=refused.status, text="refused by the middleware")
+        seen.append(f"{request.path} {answer.status}")
+        return answer
+
+    async def handler(request: web.Request) -> web.Response:
+        assert request.app is app
+        return web.Response(text=f"{request.match_info['name']}:{len(await request.read())}")
+
+    app = web.Application(middlewares=[outer])
+    app.router.add_post("/{name}", handler)
+    port = await serve(app)
+    expecting = b"POST /b HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(expecting)
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"abc")
+    head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    await writer.wait_closed()
+    (posted,) = await exchange(port, b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+    nowhere = b"POST /a/b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    (unrouted,) = await exchange(port, nowhere)
+    (wrong_method,) = await exchange(port, get("/a"))
+
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert posted.endswith(b"\r\n\r\na:2")
+    assert unrouted.startswith(b"HTTP/1.1 404 ") and unrouted.endswith(b"by the middleware")
+    assert wrong_method.startswith(b"HTTP/1.1 405 ")
+    assert seen == ["/b 200", "/a 200", "/a/b 404", "/a 405"]
+
+
+async def test_an_app_that_mounts_another_keeps_aiohttps_own_handling(serve: Serve) -> None:
+    """In an app that mounts another, `request.app` is the app whose middleware or handler
+    runs (aiohttp's own middleware keeps it right): such an app is served by aiohttp's
+    Application._handle."""
+
+    seen_by_outer: list[bool] = []
+
+    @web.middleware
+    async def passing(request: web.Request, handler: Any) -> web.StreamResponse:
+        seen_by_outer.append(request.app is outer)  # the outer app, even on an inner route
+        answer: web.StreamResponse = await handler(request)
+        return answer
+
+    async def which(request: web.Request) -> web.Response:
+        return web.Response(text="inner" if request.app is inner else "outer")
+
+    inner = web.Application()
+    inner.router.add_get("/which", which)
+    outer = web.Application(middlewares=[passing])
+    outer.router.add_get("/which", which)
+    outer.add_subapp("/in", inner)
+    port = await serve(outer)
+    (mounted,) = await exchange(port, get("/in/which"))
+    (top,) = await exchange(port, get("/which"))
+
+    assert mounted.endswith(b"\r\n\r\ninner")
+    assert top.endswith(b"\r\n\r\nouter")
+    assert seen_by_outer == [True, True]
