@@ -121,8 +121,14 @@ class _Handler(web_protocol.RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_header_timer()
-        self._payload = None  # (it refers back to this handler: no cycle left for the GC)
+        payload, self._payload = self._payload, None  # (it refers back to this handler)
+        lingering = not self._request_in_progress
         super().connection_lost(exc)
+        if lingering and payload is not None and not payload.is_eof():
+            # Answered without reading the whole body (a 404, say), aiohttp reads the rest
+            # ("lingering") for up to 10 s; a client gone will send none of it, and nothing
+            # else wakes that read: end it now, and the connection's task with it.
+            payload.feed_eof()
 
     def _cancel_header_timer(self) -> None:
         if self._header_timer is not None:

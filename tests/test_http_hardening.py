@@ -8,6 +8,7 @@ Framing is the point here, so most requests go over a raw socket; the deadlines 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import gzip
@@ -461,6 +462,23 @@ def test_unrouted_and_admin_paths_answer_without_reading_the_body(
             answer = read_answer(sock)
             assert answer.status == status, (path, answer)
             assert time.perf_counter() - started < 0.3
+
+
+def test_a_client_gone_while_its_unread_body_lingers_leaves_no_connection_behind(
+    emulator: RunningEmulator,
+) -> None:
+    """Answered before its body was read (a 404), a connection waits for the rest of the body
+    (aiohttp's lingering close, up to 10 s); once the client hangs up, it ends at once."""
+    connections = lambda _runtime: len(asyncio.all_tasks())  # noqa: E731 (on the server's loop)
+    before = emulator.run(connections)
+    with connect(emulator) as sock:
+        sock.sendall(head("/nowhere", emulator, Content_Length=str(2**20)) + b"x" * 1000)
+        assert read_answer(sock).status == 404
+        assert emulator.run(connections) == before + 1  # still reading what will never come
+    deadline = time.monotonic() + 2
+    while emulator.run(connections) > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert emulator.run(connections) == before
 
 
 def test_expect_100_continue_is_answered_before_the_body_is_sent(
