@@ -2,6 +2,7 @@
 machine's load.
 
     python bench/instructions.py [--case chat] [--requests 1000] [--warm 100] [--baseline DIR]
+                                 [--simulate cache|branch]
 
 The emulator (or the bare handler: `--case bare`) runs under valgrind's callgrind; one
 keep-alive connection sends `--warm` requests, the counters are zeroed, `--requests` more are
@@ -11,6 +12,9 @@ the kernel's socket work), garbage collections included. Use 1,000 requests or m
 collection falls every few thousand requests and weighs on a short window. `--baseline` runs
 another checkout's emulator the same way first (before/after in one run). valgrind runs the
 server about 50 times slower, so a case of 1,000 requests takes two to three minutes.
+`--simulate cache` adds callgrind's simulated caches (the host's L1 and last level: misses a
+request, `I1mr D1mr D1mw ILmr DLmr DLmw`), `--simulate branch` its simulated branch predictor
+(`Bc Bcm Bi Bim`: conditional and indirect branches and their mispredictions).
 """
 
 from __future__ import annotations
@@ -67,8 +71,15 @@ def send(port: int, path: str, body: dict[str, object], key: str, count: int) ->
         connection.close()
 
 
-def measure(checkout: Path, case: str, requests: int, warm: int) -> float:
-    """Instructions a request of `case` costs the server of `checkout`."""
+# callgrind's options for each simulation
+SIMULATIONS = {"": [], "cache": ["--cache-sim=yes"], "branch": ["--branch-sim=yes"]}
+
+
+def measure(
+    checkout: Path, case: str, requests: int, warm: int, simulate: str = ""
+) -> dict[str, float]:
+    """callgrind's counts a request of `case` costs the server of `checkout`: `Ir` (the
+    instructions), and the simulation's events."""
     port = free_port()
     bare = case == "bare"
     command = (
@@ -79,7 +90,13 @@ def measure(checkout: Path, case: str, requests: int, warm: int) -> float:
     out = Path(tempfile.mkdtemp(prefix="callgrind-"))
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", *command],
+        [
+            "valgrind",
+            "--tool=callgrind",
+            *SIMULATIONS[simulate],
+            f"--callgrind-out-file={out}/cg.%p",
+            *command,
+        ],
         cwd=checkout,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -101,11 +118,13 @@ def measure(checkout: Path, case: str, requests: int, warm: int) -> float:
         subprocess.run(
             ["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True
         )
-        dumped = next(out.glob("cg.*.1"))
-        totals = re.search(r"^(?:summary|totals): (\d+)", dumped.read_text(), re.MULTILINE)
-        if totals is None:
-            raise RuntimeError(f"no totals in {dumped}")
-        return int(totals.group(1)) / requests
+        dumped = next(out.glob("cg.*.1")).read_text()
+        events = re.search(r"^events: (.+)$", dumped, re.MULTILINE)
+        totals = re.search(r"^(?:summary|totals): (.+)$", dumped, re.MULTILINE)
+        if events is None or totals is None:
+            raise RuntimeError(f"no totals in callgrind's output for {case}")
+        counts = zip(events.group(1).split(), totals.group(1).split(), strict=False)
+        return {event: int(total) / requests for event, total in counts}
     finally:
         server.terminate()
         server.wait(60)
@@ -118,16 +137,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warm", type=int, default=100)
     parser.add_argument("--baseline", default="", help="another checkout, measured first")
+    parser.add_argument("--simulate", choices=["cache", "branch"], default="")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is needed (Debian: apt-get install valgrind)")
     checkouts = [Path(args.baseline).resolve()] if args.baseline else []
     checkouts.append(HERE.parent)
-    print("| case | checkout | instructions a request |\n|---|---|---|")
+    print("| case | checkout | instructions a request | simulated events a request |")
+    print("|---|---|---|---|")
     for case in args.case or ["chat"]:
         for checkout in checkouts if case != "bare" else checkouts[-1:]:
-            figure = measure(checkout, case, args.requests, args.warm)
-            print(f"| {case} | {checkout} | {figure:,.0f} |", flush=True)
+            counts = measure(checkout, case, args.requests, args.warm, args.simulate)
+            events = ", ".join(f"{e} {n:,.0f}" for e, n in counts.items() if e != "Ir")
+            print(f"| {case} | {checkout} | {counts['Ir']:,.0f} | {events} |", flush=True)
 
 
 if __name__ == "__main__":
