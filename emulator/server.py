@@ -166,7 +166,9 @@ async def _answer(
 ) -> web.StreamResponse:
     call = request[CALL]
     runtime = call.runtime
-    unrouted = isinstance(request.match_info.http_exception, web.HTTPNotFound)
+    refused_route = request.match_info.http_exception
+    # (isinstance of None against aiohttp's exception, an ABC, takes a Python-level check)
+    unrouted = refused_route is not None and isinstance(refused_route, web.HTTPNotFound)
     if unrouted and not site.wrong_path_is_url_error:
         # The Coding Plan and pay-as-you-go hosts answer a wrong path with a bare 404 whatever
         # the key (docs/sources.md); only the Token Plan gateway checks the key first.
