@@ -527,28 +527,14 @@ def response_json(body: dict[str, Any]) -> str:
         or usage.keys() != _USAGE_KEYS
     ):
         return dumps(body)
-    item = output[0]
-    if (
-        item.keys() != _MESSAGE_KEYS
-        or (
-            item["role"],
-            item["status"],
-            item["type"],
-            len(item["content"]),
-        )
-        != _MESSAGE
-    ):
-        return dumps(body)
-    part = item["content"][0]
+    message = message_json(output[0])
     details, reasoned, billed = (
         usage["input_tokens_details"],
         usage["output_tokens_details"],
         usage["x_details"],
     )
     if (
-        part.keys() != _TEXT_KEYS
-        or part["annotations"] != []
-        or part["type"] != "output_text"
+        message is None
         or details.keys() != {"cached_tokens"}
         or reasoned.keys() != {"reasoning_tokens"}
         or len(billed) != 1
@@ -564,10 +550,7 @@ def response_json(body: dict[str, Any]) -> str:
         f'"created_at":{body["created_at"]},"frequency_penalty":0.0,'
         f'"id":{_string(body["id"])}{said},'
         f'"max_output_tokens":{"null" if most is None else most},"metadata":{{}},'
-        f'"model":{_string(body["model"])},"object":"response",'
-        f'"output":[{{"content":[{{"annotations":[],"text":{_string(part["text"])},'
-        f'"type":"output_text"}}],"id":{_string(item["id"])},"role":"assistant",'
-        f'"status":"completed","type":"message"}}],'
+        f'"model":{_string(body["model"])},"object":"response","output":[{message}],'
         f'"parallel_tool_calls":{"true" if body["parallel_tool_calls"] else "false"},'
         f'"presence_penalty":0.0,"service_tier":"default","status":"completed",'
         f'"store":{"true" if body["store"] else "false"},"temperature":{temperature!r},'
@@ -580,6 +563,24 @@ def response_json(body: dict[str, Any]) -> str:
         f'"x_details":[{{"input_tokens":{bill["input_tokens"]},'
         f'"output_tokens":{bill["output_tokens"]},"total_tokens":{bill["total_tokens"]},'
         f'"x_billing_type":"response_api"}}]}}}}'
+    )
+
+
+def message_json(item: dict[str, Any]) -> str | None:
+    """dumps(item) of the usual message item (output_items's: one text part, no annotations,
+    completed), written straight; None for any other item (tests/test_rendering.py)."""
+    if (
+        item.keys() != _MESSAGE_KEYS
+        or (item["role"], item["status"], item["type"], len(item["content"])) != _MESSAGE
+    ):
+        return None
+    part = item["content"][0]
+    if part.keys() != _TEXT_KEYS or part["annotations"] != [] or part["type"] != "output_text":
+        return None
+    return (
+        f'{{"content":[{{"annotations":[],"text":{_string(part["text"])},'
+        f'"type":"output_text"}}],"id":{_string(item["id"])},"role":"assistant",'
+        f'"status":"completed","type":"message"}}'
     )
 
 
@@ -630,20 +631,27 @@ class Stream:
         yield self.encode(kind, data)
         self.sequence += 1
 
+    def _written(self, kind: str, before: str, after: str = "") -> bytes:
+        """`encode(kind, data)` written straight, for data whose JSON (keys sorted) is `{`,
+        `before`, the frame's number, `after`, and the frame's type: `before` ends with a comma
+        and `after` holds the keys between "sequence_number" and "type", if any. `kind` is
+        one of this module's event names (no character to escape)."""
+        sequence = self.sequence
+        return (
+            f"id:{sequence + 1}\nevent:{kind}\n:HTTP_STATUS/200\n"
+            f'data:{{{before}"sequence_number":{sequence}{after},"type":"{kind}"}}\n\n'
+        ).encode()
+
     def response(self, kind: str, rendered: str) -> Iterator[bytes]:
         """`frame(kind, {"response": body})` of a response object already rendered (dumps of
         it): the same bytes, as "response" sorts before the frame's own two keys."""
-        payload = (
-            f'{{"response":{rendered},"sequence_number":{self.sequence},"type":{_string(kind)}}}'
-        )
-        yield self._framed(kind, payload)
+        yield self._written(kind, f'"response":{rendered},')
         self.sequence += 1
 
     def deltas(self, kind: str, at: dict[str, Any], pieces: Iterable[str]) -> Iterator[bytes]:
         """A frame per piece, `{**at, "delta": piece}` each, numbered as `frame` numbers them:
         the frame is rendered once, with SLOT for its id, its piece and its number, and cut
-        there; each piece is written between the cuts, the frame's text encoded once (the
-        bytes `encode` writes; tests/test_stream_frames.py)."""
+        there (the bytes `encode` writes; tests/test_stream_frames.py)."""
         cut: list[str] = []  # made by the first piece: no pieces cost nothing
         for piece in pieces:
             if not cut:
@@ -655,11 +663,15 @@ class Stream:
                 cut = rendered.split(_SLOT)
                 if len(cut) != 4:
                     raise ValueError(f"expected 3 slots in {rendered!r}")
-            head, middle, number, tail = cut
-            sequence = self.sequence
-            # (one f-string, encoded once: a fifth of the cost of joining encoded parts)
-            yield f"{head}{sequence + 1}{middle}{_string(piece)}{number}{sequence}{tail}".encode()
-            self.sequence = sequence + 1
+            yield self._delta(cut, piece)
+            self.sequence += 1
+
+    def _delta(self, cut: list[str], piece: str) -> bytes:
+        """The delta frame cut at its id, its piece and its number (`deltas`), with `piece`:
+        one f-string, encoded once (a fifth of the cost of joining encoded parts)."""
+        head, middle, number, tail = cut
+        sequence = self.sequence
+        return f"{head}{sequence + 1}{middle}{_string(piece)}{number}{sequence}{tail}".encode()
 
     def failed(
         self, error: ApiError, request: ResponsesRequest | None, meta: ResponseMeta
@@ -717,6 +729,9 @@ class Stream:
             yield from self._added(index, {**item, "summary": []})
             yield from self.deltas("response.reasoning_text.delta", at, choice.reasoning_pieces)
             yield from self.frame("response.reasoning_text.done", {**at, "text": choice.reasoning})
+        elif kind == "message" and (said := message_json(item)) is not None:
+            yield from self._message(index, item["id"], choice, said)
+            return
         elif kind == "message":
             yield from self._added(index, {**item, "content": [], "status": "in_progress"})
             part: dict[str, Any] = {
@@ -756,6 +771,43 @@ class Stream:
             for phase in phases:
                 yield from self.frame(f"response.{kind}.{phase}", at)
         yield from self.frame("response.output_item.done", {"item": item, "output_index": index})
+
+    def _message(self, index: int, ident: str, choice: Completion, said: str) -> Iterator[bytes]:
+        """`_item`'s frames of the usual message item (`said`: its message_json), each written
+        straight: the same bytes (tests/test_stream_frames.py), at a fifth of the cost."""
+        ident = _string(ident)
+        at = f'"content_index":0,"item_id":{ident},"output_index":{index}'
+        yield self._written(
+            "response.output_item.added",
+            f'"item":{{"content":[],"id":{ident},"role":"assistant","status":"in_progress",'
+            f'"type":"message"}},"output_index":{index},',
+        )
+        self.sequence += 1
+        empty = '"part":{"annotations":[],"logprobs":null,"text":"","type":"output_text"},'
+        yield self._written("response.content_part.added", f"{at},{empty}")
+        self.sequence += 1
+        kind = "response.output_text.delta"
+        cut = [
+            "id:",
+            f'\nevent:{kind}\n:HTTP_STATUS/200\ndata:{{"content_index":0,"delta":',
+            f',"item_id":{ident},"logprobs":[],"output_index":{index},"sequence_number":',
+            f',"type":"{kind}"}}\n\n',
+        ]
+        for piece in choice.text_pieces:
+            yield self._delta(cut, piece)
+            self.sequence += 1
+        text = _string(choice.text)
+        yield self._written(
+            "response.output_text.done",
+            f'"content_index":0,"item_id":{ident},"logprobs":[],"output_index":{index},',
+            f',"text":{text}',
+        )
+        self.sequence += 1
+        part = f'"part":{{"annotations":[],"logprobs":null,"text":{text},"type":"output_text"}},'
+        yield self._written("response.content_part.done", f"{at},{part}")
+        self.sequence += 1
+        yield self._written("response.output_item.done", f'"item":{said},"output_index":{index},')
+        self.sequence += 1
 
     def _added(self, index: int, item: dict[str, Any]) -> Iterator[bytes]:
         return self.frame("response.output_item.added", {"item": item, "output_index": index})
