@@ -339,7 +339,7 @@ def _responses_bodies() -> Iterator[dict[str, Any]]:
 def test_responses_frames_written_straight_are_the_generic_ones(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The usual frames (a message's frames, the finished response)
+    """The usual frames (the opening response, a message's frames, the finished response)
     written straight are the bytes of the generic path (frame() and dumps of each dict), for
     awkward text and requests, several items, function calls, reasoning, built-in tools and an
     incomplete answer; with the shortcuts turned off, the generic path makes every frame."""
@@ -364,6 +364,7 @@ def test_responses_frames_written_straight_are_the_generic_ones(
         choice = Completion(text, reasoning, tool_calls, finish, piece_seed=len(text))  # type: ignore[arg-type]
         cases.append(({"input": "Hi", "instructions": text}, choice, ran))
     straight = [_responses_frames(body, choice, ran, meta) for body, choice, ran in cases]
+    monkeypatch.setattr(responses, "opened_json", lambda request, meta: None)
     monkeypatch.setattr(responses, "message_json", lambda item: None)
     monkeypatch.setattr(responses, "response_json", responses.dumps)
     generic = [_responses_frames(body, choice, ran, meta) for body, choice, ran in cases]

@@ -477,6 +477,19 @@ _USUAL = [
 ]
 _USUAL_KEYS = frozenset(_USUAL)
 _USUAL_KEYS_INSTRUCTED = frozenset((*_USUAL, "instructions"))
+# The request fields the usual response echoes (_echo's), with and without `instructions`.
+_ECHO_KEYS = frozenset(
+    (
+        "max_output_tokens",
+        "metadata",
+        "parallel_tool_calls",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_p",
+    )
+)
+_ECHO_KEYS_INSTRUCTED = frozenset((*_ECHO_KEYS, "instructions"))
 _MESSAGE_KEYS = frozenset(("content", "id", "role", "status", "type"))
 _TEXT_KEYS = frozenset(("annotations", "text", "type"))
 _USAGE_KEYS = frozenset(
@@ -564,6 +577,41 @@ def response_json(body: dict[str, Any]) -> str:
         f'"output_tokens":{bill["output_tokens"]},"total_tokens":{bill["total_tokens"]},'
         f'"x_billing_type":"response_api"}}]}}}}'
     )
+
+
+def opened_json(request: ResponsesRequest, meta: ResponseMeta) -> list[str] | None:
+    """dumps(response_body(request, meta, [], status, None)) cut at its status: the response
+    a stream opens with, for a request that echoes the usual fields (response_json's, without
+    reasoning or text options), written straight; None for any other request
+    (tests/test_stream_frames.py)."""
+    echo = request.echo
+    keys = echo.keys()
+    instructions = echo.get("instructions")
+    if keys != _ECHO_KEYS and (keys != _ECHO_KEYS_INSTRUCTED or type(instructions) is not str):
+        return None
+    temperature, top_p, most = echo["temperature"], echo["top_p"], echo["max_output_tokens"]
+    if (
+        echo["metadata"] != {}
+        or echo["tools"] != []
+        or echo["tool_choice"] != "auto"
+        or type(temperature) is not float  # (finite: parse checks its range)
+        or type(top_p) is not float
+        or (most is not None and type(most) is not int)
+        or type(request.store) is not bool
+        or type(echo["parallel_tool_calls"]) is not bool
+    ):
+        return None
+    said = f',"instructions":{_string(instructions)}' if instructions is not None else ""
+    return [
+        f'{{"background":false,"created_at":{meta.created},"frequency_penalty":0.0,'
+        f'"id":{_string(response_id(meta.request_id))}{said},'
+        f'"max_output_tokens":{"null" if most is None else most},"metadata":{{}},'
+        f'"model":{_string(meta.model)},"object":"response","output":[],'
+        f'"parallel_tool_calls":{"true" if echo["parallel_tool_calls"] else "false"},'
+        f'"presence_penalty":0.0,"service_tier":"default","status":',
+        f',"store":{"true" if request.store else "false"},"temperature":{temperature!r},'
+        f'"tool_choice":"auto","tools":[],"top_logprobs":0,"top_p":{top_p!r}}}',
+    ]
 
 
 def message_json(item: dict[str, Any]) -> str | None:
@@ -701,10 +749,13 @@ class Stream:
         final: dict[str, Any],
     ) -> Iterator[bytes]:
         """Every frame of a streamed response; `final` is the finished response object."""
-        # The response before its output, queued then in progress: rendered once, with a slot
-        # for its status (the one field of the two that differs), unless the request echoes
-        # the slot's own text (its instructions, say): then each is rendered whole.
-        opened = dumps(response_body(request, meta, [], SLOT, None)).split(_SLOT)
+        # The response before its output, queued then in progress: rendered once, cut at its
+        # status (the one field of the two that differs): the usual one written straight, any
+        # other with a slot for its status, unless the request echoes the slot's own text
+        # (its instructions, say): then each is rendered whole.
+        opened = opened_json(request, meta) or dumps(
+            response_body(request, meta, [], SLOT, None)
+        ).split(_SLOT)
         for kind, status in (
             ("response.created", "queued"),
             ("response.in_progress", "in_progress"),
