@@ -418,7 +418,9 @@ def response_body(
     usage: dict[str, Any] | None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The response object, keys in alphabetical order as the service writes them."""
+    """The response object. The service writes its keys in alphabetical order, and so does
+    every rendering of it here (dumps and response_json sort them): the dict is left unsorted
+    (sorting it cost three times as much as building it)."""
     body: dict[str, Any] = {
         **request.echo,
         "background": False,
@@ -442,7 +444,7 @@ def response_body(
         body["usage"] = usage
     if error is not None:
         body["error"] = error
-    return dict(sorted(body.items()))
+    return body
 
 
 def dumps(value: Any) -> str:
