@@ -14,6 +14,7 @@ from emulator.call import CALL
 from emulator.catalog import TextModel
 from emulator.completion import complete, response_meta
 from emulator.engine import builtin_tools, tokens
+from emulator.engine.builtin_tools import ToolRun
 from emulator.engine.stored_responses import RETENTION_SECONDS, StoredResponse
 from emulator.engine.types import ChatRequest, Message
 from emulator.errors import ApiError
@@ -148,9 +149,11 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     history = _history(request, body)
     parsed = openai_responses.parse(body, model, history)
     chat = _session_cached(request, _fit(parsed.chat))
-    enabled = tuple(kind for kind in parsed.builtins if kind in model.builtin_tools)
     digest = runtime.engine.conversation_digest(chat)
-    runs = builtin_tools.run(enabled, chat.messages, digest, runtime.engine.writer)
+    runs: tuple[ToolRun, ...] = ()
+    if parsed.builtins:  # (most requests ask for none: no pass over them)
+        enabled = tuple(kind for kind in parsed.builtins if kind in model.builtin_tools)
+        runs = builtin_tools.run(enabled, chat.messages, digest, runtime.engine.writer)
     result = complete(request, chat, runs, digest)  # (the digest is the engine's: not twice)
     meta = response_meta(request, model)
     rendered = openai_responses.output_items(result, runs, meta.request_id)
