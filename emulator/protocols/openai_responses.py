@@ -45,6 +45,12 @@ _ROLES: dict[str, Role] = {
 }
 
 
+# The usual tool choice and text format, made once: both are frozen, so every request can
+# share them (a frozen dataclass costs a few times a plain one's to make).
+_AUTO = ToolChoice("auto")
+_PLAIN_TEXT = ResponseFormat()
+
+
 def invalid(detail: str) -> ApiError:
     return ApiError("responses_invalid", detail=detail)
 
@@ -260,7 +266,7 @@ def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
             return ToolChoice("named", raw["name"])
         if raw.get("type") == "allowed_tools" and raw.get("mode") == "required":
             return ToolChoice("required")
-    return ToolChoice("auto")
+    return _AUTO
 
 
 def _text_format(raw: Any) -> ResponseFormat:
@@ -271,7 +277,7 @@ def _text_format(raw: Any) -> ResponseFormat:
         return ResponseFormat("json_schema", fmt["schema"])
     if kind == "json_object":
         return ResponseFormat("json_object")
-    return ResponseFormat()
+    return _PLAIN_TEXT
 
 
 def _echo(body: dict[str, Any], choice: ToolChoice) -> dict[str, Any]:
