@@ -14,6 +14,7 @@ from emulator.call import CALL
 from emulator.catalog import TextModel
 from emulator.completion import complete, response_meta
 from emulator.engine import builtin_tools, tokens
+from emulator.engine.builtin_tools import ToolRun
 from emulator.engine.stored_responses import RETENTION_SECONDS, StoredResponse
 from emulator.engine.types import ChatRequest, Message
 from emulator.errors import ApiError
@@ -100,6 +101,8 @@ def _history(request: web.Request, body: dict[str, Any]) -> tuple[Message, ...]:
 def _fit(chat: ChatRequest) -> ChatRequest:
     """The conversation with its oldest turns dropped until it fits the window's share."""
     limit = min(chat.model.max_input, int(chat.model.context_window * WINDOW_SHARE))
+    if _surely_fits(chat, limit):
+        return chat  # (the completion counts the prompt: counting it here too cost 1 %)
     total = tokens.prompt_tokens(chat.messages, chat.tools)
     messages = list(chat.messages)
     while total > limit:
@@ -108,6 +111,27 @@ def _fit(chat: ChatRequest) -> ChatRequest:
             break  # only the last turn is left: the completion refuses it as too long
         total -= tokens.message_tokens(messages.pop(oldest))
     return chat if len(messages) == len(chat.messages) else replace(chat, messages=tuple(messages))
+
+
+# Tokens a character may count at most: a token has at least a byte, a character has at most
+# four in UTF-8, and a count normalises text to NFC first, which makes at most three
+# characters of one. And a plain turn's frame: its special tokens, its role and newlines.
+TOKENS_A_CHARACTER = 12
+TOKENS_A_FRAME = 16
+
+
+def _surely_fits(chat: ChatRequest, limit: int) -> bool:
+    """Whether the prompt surely counts no more than `limit` tokens, without counting it: a
+    conversation of plain text turns (no tools, tool calls or results, images), short against
+    the limit."""
+    if chat.tools:
+        return False
+    bound = TOKENS_A_FRAME  # the generation prompt
+    for message in chat.messages:
+        if message.tool_calls or message.images or message.role == "tool":
+            return False
+        bound += TOKENS_A_CHARACTER * len(message.text) + TOKENS_A_FRAME
+    return bound <= limit
 
 
 def _session_cached(request: web.Request, chat: ChatRequest) -> ChatRequest:
@@ -125,9 +149,11 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     history = _history(request, body)
     parsed = openai_responses.parse(body, model, history)
     chat = _session_cached(request, _fit(parsed.chat))
-    enabled = tuple(kind for kind in parsed.builtins if kind in model.builtin_tools)
     digest = runtime.engine.conversation_digest(chat)
-    runs = builtin_tools.run(enabled, chat.messages, digest, runtime.engine.writer)
+    runs: tuple[ToolRun, ...] = ()
+    if parsed.builtins:  # (most requests ask for none: no pass over them)
+        enabled = tuple(kind for kind in parsed.builtins if kind in model.builtin_tools)
+        runs = builtin_tools.run(enabled, chat.messages, digest, runtime.engine.writer)
     result = complete(request, chat, runs, digest)  # (the digest is the engine's: not twice)
     meta = response_meta(request, model)
     rendered = openai_responses.output_items(result, runs, meta.request_id)

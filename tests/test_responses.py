@@ -5,6 +5,7 @@ error, the ledger, scenario rules and faults."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import urllib.error
@@ -767,3 +768,25 @@ def test_an_error_mid_stream_is_response_failed(emulator_factory: Factory, tmp_p
     assert len(found) == 4
     assert [d["sequence_number"] for _, _, d in found] == [0, 1, 2, 3]
     assert found[-1][2]["response"]["error"]["code"] == "InternalError"
+
+
+def test_a_prompt_said_to_fit_without_counting_counts_within_the_limit() -> None:
+    """_fit skips counting a plain conversation whose bound is within the window's share: the
+    bound is never under the count, whatever the text (NFC that makes three characters of
+    one, four-byte characters, special tokens' spellings, nothing at all)."""
+    from emulator.catalog import base_catalog
+    from emulator.engine.types import ChatRequest
+    from emulator.responses_routes import _surely_fits
+
+    model = base_catalog().text_models[MODEL]
+    texts = ("", "a", "word " * 50, "\ufb2c" * 40, "\u0344\U0001d15e" * 30, "海🌊" * 25)
+    texts += ("<|im_start|>user\n<|im_end|>" * 5, "\x00\x1f\u2028 é" * 20)
+    for text, roles in itertools.product(texts, (("user",), ("system", "user", "assistant"))):
+        messages = tuple(Message(role, text) for role in roles)  # type: ignore[arg-type]
+        chat = ChatRequest("openai", model, messages)
+        counted = tokens.prompt_tokens(messages, ())
+        low, high = 0, 10**7  # the least limit it is said to fit
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (low, middle) if _surely_fits(chat, middle) else (middle + 1, high)
+        assert 0 < counted <= low < 10**7, (text, roles)

@@ -11,6 +11,7 @@ what it parses to (so of a dict in the same key order); and every delta frame's 
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from emulator.catalog import base_catalog
 from emulator.config import load_scenario
 from emulator.harness import RunningEmulator, start_emulator
 from tests.conftest import FROZEN_AT
@@ -33,6 +35,7 @@ TEXT = " ".join(f"word{i} {AWKWARD}" if i % 7 == 0 else f"word{i}" for i in rang
 THOUGHT = " ".join(f"thought{i} {AWKWARD}" if i % 5 == 0 else f"thought{i}" for i in range(200))
 ARGUMENTS = {"city": 'Zürich "Nord"', "note": AWKWARD, "days": 3}
 MODEL = "qwen3.6-plus"
+MODEL_SPEC = base_catalog().text_models[MODEL]
 
 
 def dumps(value: Any, sort_keys: bool = False) -> str:
@@ -273,3 +276,105 @@ def test_responses_stream_frames_are_the_generic_encoders(
     assert "".join(pieces["response.reasoning_text.delta"]) == THOUGHT
     assert "".join(pieces["response.output_text.delta"]) == TEXT
     assert json.loads("".join(pieces["response.function_call_arguments.delta"])) == ARGUMENTS
+
+
+# ---- Responses API: the frames written straight against the generic rendering --------------
+
+STRANGE = (
+    "",
+    "Plain words.",
+    'a "quote" \\ back\nslash\t\x00\x1f',
+    "\u2028\u2029 é 中文 😀",
+    "\x00slot\x00",
+    "lone \ud800 surrogate",
+)
+
+
+def _responses_frames(
+    body: dict[str, Any], choice: Any, runs: tuple[Any, ...], meta: Any
+) -> tuple[list[bytes], str]:
+    """Every frame of a stream, made in process, up to the error that ends it, if any."""
+    from emulator.engine.types import ChatResult, Usage
+    from emulator.protocols import openai_responses as responses
+
+    parsed = responses.parse(body, MODEL_SPEC)
+    result = ChatResult((choice,), Usage(20, 44, reasoning_tokens=3))
+    rendered = responses.output_items(result, runs, meta.request_id)
+    usage = responses.usage_body(result.usage, runs)
+    final = responses.response_body(parsed, meta, rendered.items, rendered.status, usage)
+    frames: list[bytes] = []
+    try:
+        frames.extend(responses.Stream().frames(parsed, meta, result, runs, final))
+    except UnicodeEncodeError as error:  # a lone surrogate: no UTF-8 for it, either way
+        return frames, repr(error)
+    return frames, ""
+
+
+def _responses_bodies() -> Iterator[dict[str, Any]]:
+    function = {"type": "function", "name": "f", "parameters": {"type": "object"}}
+    for name, value in (
+        ("metadata", {"b": "2", "a": "1"}),
+        ("temperature", 0.7),
+        ("temperature", 1),
+        ("top_p", 0.25),
+        ("max_output_tokens", 64),
+        ("store", False),
+        ("parallel_tool_calls", True),
+        ("reasoning", {"effort": "low"}),
+        ("text", {"format": {"type": "text"}}),
+        ("tool_choice", "none"),
+        ("tools", [function]),
+        ("tools", [{"type": "web_search"}]),
+        (None, None),
+    ):
+        for instructions in (None, *STRANGE):
+            body: dict[str, Any] = {"input": "Hi"}
+            if name is not None:
+                body[name] = value
+            if instructions is not None:
+                body["instructions"] = instructions
+            yield body
+
+
+def test_responses_frames_written_straight_are_the_generic_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The usual frames (the opening response, a message's frames, the finished response)
+    written straight are the bytes of the generic path (frame() and dumps of each dict), for
+    awkward text and requests, several items, function calls, reasoning, built-in tools and an
+    incomplete answer; with the shortcuts turned off, the generic path makes every frame."""
+    from emulator.engine.builtin_tools import ToolRun
+    from emulator.engine.types import Completion, ToolCall
+    from emulator.protocols import openai_responses as responses
+    from emulator.protocols.meta import ResponseMeta
+
+    meta = ResponseMeta("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab", 1_777_593_600, 'qwen "3"')
+    calls = ((), (ToolCall("call_1", "f", '{"path":"a \\"b\\""}'), ToolCall("call_2", "f", "{}")))
+    runs = (
+        (),
+        (ToolRun("web_search", "sea", ("https://a.example/",)),),
+        (ToolRun("code_interpreter", "sum", (), "3", "print(1 + 2)"),),
+    )
+    cases = []
+    for body in _responses_bodies():
+        cases.append((body, Completion("Some text.", "", (), "stop", piece_seed=1), ()))
+    for text, reasoning, tool_calls, finish, ran in itertools.product(
+        STRANGE, ("", "Why \u00fcber."), calls, ("stop", "length"), runs
+    ):
+        choice = Completion(text, reasoning, tool_calls, finish, piece_seed=len(text))  # type: ignore[arg-type]
+        cases.append(({"input": "Hi", "instructions": text}, choice, ran))
+    straight = [_responses_frames(body, choice, ran, meta) for body, choice, ran in cases]
+    monkeypatch.setattr(responses, "opened_json", lambda request, meta: None)
+    monkeypatch.setattr(responses, "message_json", lambda item: None)
+    monkeypatch.setattr(responses, "response_json", responses.dumps)
+    generic = [_responses_frames(body, choice, ran, meta) for body, choice, ran in cases]
+    assert straight == generic
+    complete = [frames for frames, error in generic if not error]
+    assert len(complete) > len(cases) // 2
+    for frames in complete:  # the generic path: each frame the sorted dumps of what it holds
+        for number, frame in enumerate(frames):
+            head, data = frame.split(b"\ndata:")
+            parsed = json.loads(data)
+            assert parsed["sequence_number"] == number
+            assert data == f"{dumps(parsed, sort_keys=True)}\n\n".encode()
+            assert head == f"id:{number + 1}\nevent:{parsed['type']}\n:HTTP_STATUS/200".encode()

@@ -1,7 +1,9 @@
 """Stream frames rendered once and filled per frame: the delta frames of a stream differ only
-in their text (and, in the Responses API, their number), so the rest of each frame is encoded
-once per stream, by the same encoder and from the same dict as before, and only the text is
-encoded per frame. The bytes are those the generic encoder writes (tests/test_stream_frames.py).
+in their text, so the rest of each frame is encoded once per stream, by the same encoder and
+from the same dict as before, and only the text is encoded per frame (the Responses API's
+deltas, which differ in their number too, are cut at SLOT the same way, in
+openai_responses.Stream.deltas). The bytes are those the generic encoder writes
+(tests/test_stream_frames.py).
 """
 
 from __future__ import annotations
@@ -38,10 +40,3 @@ class Template:
         itself a frame's text around a slot, e.g. a delta chunk within a stream's envelope."""
         before, after = self.parts
         return Template((before + head.encode(), tail.encode() + after))
-
-    def fill_all(self, *values: str) -> bytes:
-        """The frame with each slot filled, in order."""
-        out = [self.parts[0]]
-        for value, part in zip(values, self.parts[1:], strict=True):
-            out += (value.encode(), part)
-        return b"".join(out)

@@ -31,7 +31,7 @@ from emulator.errors import ApiError
 from emulator.json_text import encoder
 from emulator.json_text import string as _string
 from emulator.protocols import fields
-from emulator.protocols.frames import SLOT, Template
+from emulator.protocols.frames import SLOT
 from emulator.protocols.meta import ResponseMeta
 
 MIN_OUTPUT_TOKENS = 16
@@ -43,6 +43,12 @@ _ROLES: dict[str, Role] = {
     "system": "system",
     "developer": "system",
 }
+
+
+# The usual tool choice and text format, made once: both are frozen, so every request can
+# share them (a frozen dataclass costs a few times a plain one's to make).
+_AUTO = ToolChoice("auto")
+_PLAIN_TEXT = ResponseFormat()
 
 
 def invalid(detail: str) -> ApiError:
@@ -260,7 +266,7 @@ def _tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> ToolChoice:
             return ToolChoice("named", raw["name"])
         if raw.get("type") == "allowed_tools" and raw.get("mode") == "required":
             return ToolChoice("required")
-    return ToolChoice("auto")
+    return _AUTO
 
 
 def _text_format(raw: Any) -> ResponseFormat:
@@ -271,7 +277,7 @@ def _text_format(raw: Any) -> ResponseFormat:
         return ResponseFormat("json_schema", fmt["schema"])
     if kind == "json_object":
         return ResponseFormat("json_object")
-    return ResponseFormat()
+    return _PLAIN_TEXT
 
 
 def _echo(body: dict[str, Any], choice: ToolChoice) -> dict[str, Any]:
@@ -418,7 +424,9 @@ def response_body(
     usage: dict[str, Any] | None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The response object, keys in alphabetical order as the service writes them."""
+    """The response object. The service writes its keys in alphabetical order, and so does
+    every rendering of it here (dumps and response_json sort them): the dict is left unsorted
+    (sorting it cost three times as much as building it)."""
     body: dict[str, Any] = {
         **request.echo,
         "background": False,
@@ -442,7 +450,7 @@ def response_body(
         body["usage"] = usage
     if error is not None:
         body["error"] = error
-    return dict(sorted(body.items()))
+    return body
 
 
 def dumps(value: Any) -> str:
@@ -477,6 +485,19 @@ _USUAL = [
 ]
 _USUAL_KEYS = frozenset(_USUAL)
 _USUAL_KEYS_INSTRUCTED = frozenset((*_USUAL, "instructions"))
+# The request fields the usual response echoes (_echo's), with and without `instructions`.
+_ECHO_KEYS = frozenset(
+    (
+        "max_output_tokens",
+        "metadata",
+        "parallel_tool_calls",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_p",
+    )
+)
+_ECHO_KEYS_INSTRUCTED = frozenset((*_ECHO_KEYS, "instructions"))
 _MESSAGE_KEYS = frozenset(("content", "id", "role", "status", "type"))
 _TEXT_KEYS = frozenset(("annotations", "text", "type"))
 _USAGE_KEYS = frozenset(
@@ -527,28 +548,14 @@ def response_json(body: dict[str, Any]) -> str:
         or usage.keys() != _USAGE_KEYS
     ):
         return dumps(body)
-    item = output[0]
-    if (
-        item.keys() != _MESSAGE_KEYS
-        or (
-            item["role"],
-            item["status"],
-            item["type"],
-            len(item["content"]),
-        )
-        != _MESSAGE
-    ):
-        return dumps(body)
-    part = item["content"][0]
+    message = message_json(output[0])
     details, reasoned, billed = (
         usage["input_tokens_details"],
         usage["output_tokens_details"],
         usage["x_details"],
     )
     if (
-        part.keys() != _TEXT_KEYS
-        or part["annotations"] != []
-        or part["type"] != "output_text"
+        message is None
         or details.keys() != {"cached_tokens"}
         or reasoned.keys() != {"reasoning_tokens"}
         or len(billed) != 1
@@ -564,10 +571,7 @@ def response_json(body: dict[str, Any]) -> str:
         f'"created_at":{body["created_at"]},"frequency_penalty":0.0,'
         f'"id":{_string(body["id"])}{said},'
         f'"max_output_tokens":{"null" if most is None else most},"metadata":{{}},'
-        f'"model":{_string(body["model"])},"object":"response",'
-        f'"output":[{{"content":[{{"annotations":[],"text":{_string(part["text"])},'
-        f'"type":"output_text"}}],"id":{_string(item["id"])},"role":"assistant",'
-        f'"status":"completed","type":"message"}}],'
+        f'"model":{_string(body["model"])},"object":"response","output":[{message}],'
         f'"parallel_tool_calls":{"true" if body["parallel_tool_calls"] else "false"},'
         f'"presence_penalty":0.0,"service_tier":"default","status":"completed",'
         f'"store":{"true" if body["store"] else "false"},"temperature":{temperature!r},'
@@ -580,6 +584,59 @@ def response_json(body: dict[str, Any]) -> str:
         f'"x_details":[{{"input_tokens":{bill["input_tokens"]},'
         f'"output_tokens":{bill["output_tokens"]},"total_tokens":{bill["total_tokens"]},'
         f'"x_billing_type":"response_api"}}]}}}}'
+    )
+
+
+def opened_json(request: ResponsesRequest, meta: ResponseMeta) -> list[str] | None:
+    """dumps(response_body(request, meta, [], status, None)) cut at its status: the response
+    a stream opens with, for a request that echoes the usual fields (response_json's, without
+    reasoning or text options), written straight; None for any other request
+    (tests/test_stream_frames.py)."""
+    echo = request.echo
+    keys = echo.keys()
+    instructions = echo.get("instructions")
+    if keys != _ECHO_KEYS and (keys != _ECHO_KEYS_INSTRUCTED or type(instructions) is not str):
+        return None
+    temperature, top_p, most = echo["temperature"], echo["top_p"], echo["max_output_tokens"]
+    if (
+        echo["metadata"] != {}
+        or echo["tools"] != []
+        or echo["tool_choice"] != "auto"
+        or type(temperature) is not float  # (finite: parse checks its range)
+        or type(top_p) is not float
+        or (most is not None and type(most) is not int)
+        or type(request.store) is not bool
+        or type(echo["parallel_tool_calls"]) is not bool
+    ):
+        return None
+    said = f',"instructions":{_string(instructions)}' if instructions is not None else ""
+    return [
+        f'{{"background":false,"created_at":{meta.created},"frequency_penalty":0.0,'
+        f'"id":{_string(response_id(meta.request_id))}{said},'
+        f'"max_output_tokens":{"null" if most is None else most},"metadata":{{}},'
+        f'"model":{_string(meta.model)},"object":"response","output":[],'
+        f'"parallel_tool_calls":{"true" if echo["parallel_tool_calls"] else "false"},'
+        f'"presence_penalty":0.0,"service_tier":"default","status":',
+        f',"store":{"true" if request.store else "false"},"temperature":{temperature!r},'
+        f'"tool_choice":"auto","tools":[],"top_logprobs":0,"top_p":{top_p!r}}}',
+    ]
+
+
+def message_json(item: dict[str, Any]) -> str | None:
+    """dumps(item) of the usual message item (output_items's: one text part, no annotations,
+    completed), written straight; None for any other item (tests/test_rendering.py)."""
+    if (
+        item.keys() != _MESSAGE_KEYS
+        or (item["role"], item["status"], item["type"], len(item["content"])) != _MESSAGE
+    ):
+        return None
+    part = item["content"][0]
+    if part.keys() != _TEXT_KEYS or part["annotations"] != [] or part["type"] != "output_text":
+        return None
+    return (
+        f'{{"content":[{{"annotations":[],"text":{_string(part["text"])},'
+        f'"type":"output_text"}}],"id":{_string(item["id"])},"role":"assistant",'
+        f'"status":"completed","type":"message"}}'
     )
 
 
@@ -630,30 +687,47 @@ class Stream:
         yield self.encode(kind, data)
         self.sequence += 1
 
+    def _written(self, kind: str, before: str, after: str = "") -> bytes:
+        """`encode(kind, data)` written straight, for data whose JSON (keys sorted) is `{`,
+        `before`, the frame's number, `after`, and the frame's type: `before` ends with a comma
+        and `after` holds the keys between "sequence_number" and "type", if any. `kind` is
+        one of this module's event names (no character to escape)."""
+        sequence = self.sequence
+        return (
+            f"id:{sequence + 1}\nevent:{kind}\n:HTTP_STATUS/200\n"
+            f'data:{{{before}"sequence_number":{sequence}{after},"type":"{kind}"}}\n\n'
+        ).encode()
+
     def response(self, kind: str, rendered: str) -> Iterator[bytes]:
         """`frame(kind, {"response": body})` of a response object already rendered (dumps of
         it): the same bytes, as "response" sorts before the frame's own two keys."""
-        payload = (
-            f'{{"response":{rendered},"sequence_number":{self.sequence},"type":{_string(kind)}}}'
-        )
-        yield self._framed(kind, payload)
+        yield self._written(kind, f'"response":{rendered},')
         self.sequence += 1
 
     def deltas(self, kind: str, at: dict[str, Any], pieces: Iterable[str]) -> Iterator[bytes]:
         """A frame per piece, `{**at, "delta": piece}` each, numbered as `frame` numbers them:
-        the frame is rendered once, with SLOT for its id, its piece and its number, and the
-        pieces fill it (the bytes `encode` writes; tests/test_stream_frames.py)."""
-        template: Template | None = None  # made by the first piece: no pieces cost nothing
+        the frame is rendered once, with SLOT for its id, its piece and its number, and cut
+        there (the bytes `encode` writes; tests/test_stream_frames.py)."""
+        cut: list[str] = []  # made by the first piece: no pieces cost nothing
         for piece in pieces:
-            if template is None:
+            if not cut:
                 data = {**at, "delta": SLOT, "sequence_number": SLOT, "type": kind}
                 # The id comes first, then the keys in sorted order: "delta" before
                 # "sequence_number" whatever else `at` holds (keys from "content_index" to
-                # "output_index"); Template.of checks there are three slots.
+                # "output_index").
                 rendered = f"id:{_SLOT}\nevent:{kind}\n:HTTP_STATUS/200\ndata:{dumps(data)}\n\n"
-                template = Template.of(rendered, _SLOT, slots=3)
-            yield template.fill_all(str(self.sequence + 1), _string(piece), str(self.sequence))
+                cut = rendered.split(_SLOT)
+                if len(cut) != 4:
+                    raise ValueError(f"expected 3 slots in {rendered!r}")
+            yield self._delta(cut, piece)
             self.sequence += 1
+
+    def _delta(self, cut: list[str], piece: str) -> bytes:
+        """The delta frame cut at its id, its piece and its number (`deltas`), with `piece`:
+        one f-string, encoded once (a fifth of the cost of joining encoded parts)."""
+        head, middle, number, tail = cut
+        sequence = self.sequence
+        return f"{head}{sequence + 1}{middle}{_string(piece)}{number}{sequence}{tail}".encode()
 
     def failed(
         self, error: ApiError, request: ResponsesRequest | None, meta: ResponseMeta
@@ -683,10 +757,13 @@ class Stream:
         final: dict[str, Any],
     ) -> Iterator[bytes]:
         """Every frame of a streamed response; `final` is the finished response object."""
-        # The response before its output, queued then in progress: rendered once, with a slot
-        # for its status (the one field of the two that differs), unless the request echoes
-        # the slot's own text (its instructions, say): then each is rendered whole.
-        opened = dumps(response_body(request, meta, [], SLOT, None)).split(_SLOT)
+        # The response before its output, queued then in progress: rendered once, cut at its
+        # status (the one field of the two that differs): the usual one written straight, any
+        # other with a slot for its status, unless the request echoes the slot's own text
+        # (its instructions, say): then each is rendered whole.
+        opened = opened_json(request, meta) or dumps(
+            response_body(request, meta, [], SLOT, None)
+        ).split(_SLOT)
         for kind, status in (
             ("response.created", "queued"),
             ("response.in_progress", "in_progress"),
@@ -711,6 +788,9 @@ class Stream:
             yield from self._added(index, {**item, "summary": []})
             yield from self.deltas("response.reasoning_text.delta", at, choice.reasoning_pieces)
             yield from self.frame("response.reasoning_text.done", {**at, "text": choice.reasoning})
+        elif kind == "message" and (said := message_json(item)) is not None:
+            yield from self._message(index, item["id"], choice, said)
+            return
         elif kind == "message":
             yield from self._added(index, {**item, "content": [], "status": "in_progress"})
             part: dict[str, Any] = {
@@ -750,6 +830,44 @@ class Stream:
             for phase in phases:
                 yield from self.frame(f"response.{kind}.{phase}", at)
         yield from self.frame("response.output_item.done", {"item": item, "output_index": index})
+
+    def _message(self, index: int, ident: str, choice: Completion, said: str) -> Iterator[bytes]:
+        """`_item`'s frames of the usual message item (`said`: its message_json), each written
+        straight, without a dict and the sorted encoder's walk for each: the same bytes
+        (tests/test_stream_frames.py)."""
+        ident = _string(ident)
+        at = f'"content_index":0,"item_id":{ident},"output_index":{index}'
+        yield self._written(
+            "response.output_item.added",
+            f'"item":{{"content":[],"id":{ident},"role":"assistant","status":"in_progress",'
+            f'"type":"message"}},"output_index":{index},',
+        )
+        self.sequence += 1
+        empty = '"part":{"annotations":[],"logprobs":null,"text":"","type":"output_text"},'
+        yield self._written("response.content_part.added", f"{at},{empty}")
+        self.sequence += 1
+        kind = "response.output_text.delta"
+        cut = [
+            "id:",
+            f'\nevent:{kind}\n:HTTP_STATUS/200\ndata:{{"content_index":0,"delta":',
+            f',"item_id":{ident},"logprobs":[],"output_index":{index},"sequence_number":',
+            f',"type":"{kind}"}}\n\n',
+        ]
+        for piece in choice.text_pieces:
+            yield self._delta(cut, piece)
+            self.sequence += 1
+        text = _string(choice.text)
+        yield self._written(
+            "response.output_text.done",
+            f'"content_index":0,"item_id":{ident},"logprobs":[],"output_index":{index},',
+            f',"text":{text}',
+        )
+        self.sequence += 1
+        part = f'"part":{{"annotations":[],"logprobs":null,"text":{text},"type":"output_text"}},'
+        yield self._written("response.content_part.done", f"{at},{part}")
+        self.sequence += 1
+        yield self._written("response.output_item.done", f'"item":{said},"output_index":{index},')
+        self.sequence += 1
 
     def _added(self, index: int, item: dict[str, Any]) -> Iterator[bytes]:
         return self.frame("response.output_item.added", {"item": item, "output_index": index})
