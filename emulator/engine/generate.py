@@ -430,15 +430,16 @@ def _result(
     else:
         reasoning = sum(tokens.count(c.reasoning) for c in choices)
         answer = sum(_answer_tokens(c) for c in choices)
-    usage = Usage(
-        input_tokens=input_tokens,
-        output_tokens=answer + reasoning,
-        reasoning_tokens=reasoning,
-        cached_tokens=cache.read if cache else 0,
-        cache_creation_tokens=cache.created if cache else 0,
-        cache_explicit=cache is not None and cache.mode == "explicit",
-    )
-    return ChatResult(choices=choices, usage=usage)
+    # (positional, in Usage's field order: a class called with keywords passes them in a dict
+    # its __init__ then unpacks, several times the cost of the same call without)
+    if cache is None:
+        usage = Usage(input_tokens, answer + reasoning, reasoning)
+    else:
+        explicit = cache.mode == "explicit"
+        usage = Usage(
+            input_tokens, answer + reasoning, reasoning, cache.read, cache.created, explicit
+        )
+    return ChatResult(choices, usage)
 
 
 def _answer_tokens(choice: Completion) -> int:
