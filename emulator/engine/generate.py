@@ -431,7 +431,8 @@ def _result(
         reasoning = sum(tokens.count(c.reasoning) for c in choices)
         answer = sum(_answer_tokens(c) for c in choices)
     # (positional, in Usage's field order: a class called with keywords passes them in a dict
-    # its __init__ then unpacks, several times the cost of the same call without)
+    # its __init__ then unpacks, several times the cost of the same call without;
+    # tests/test_records.py holds the order)
     if cache is None:
         usage = Usage(input_tokens, answer + reasoning, reasoning)
     else:
