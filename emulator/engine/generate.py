@@ -16,6 +16,7 @@ import json
 import math
 import random
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from emulator.engine import tokens
@@ -153,9 +154,16 @@ class Engine:
         self.seeds = seeds
         self.tool_calls = tool_calls  # when an unforced tool call is made (ToolPolicy)
         self.writer = Writer()
+        # A model's conversation digests, "chat" and its id hashed once (Seeds.digester)
+        self._chat_digests: dict[str, Callable[..., bytes]] = {}
 
     def conversation_digest(self, request: ChatRequest) -> bytes:
-        return self.seeds.digest("chat", request.model.id, _transcript(request), request.seed)
+        """seeds.digest("chat", model id, the transcript, the request's seed)."""
+        model = request.model.id
+        digest = self._chat_digests.get(model)
+        if digest is None:
+            digest = self._chat_digests[model] = self.seeds.digester("chat", model)
+        return digest(_transcript(request), request.seed)
 
     def complete(
         self,
