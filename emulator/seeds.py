@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 
 # The seeds a caller may choose (admin API, scenario files): a signed 64-bit number, which any
 # tool and a state file carry as it is.
@@ -32,6 +33,19 @@ class Seeds:
         hasher = self._base.copy()
         hasher.update(_encoded(parts))
         return hasher.digest()
+
+    def digester(self, *first: object) -> Callable[..., bytes]:
+        """`digest` with its first parts fixed and hashed once, for digests that all start
+        with them: `digester(*a)(*b) == digest(*a, *b)`."""
+        base = self._base.copy()
+        base.update(_encoded(first))
+
+        def digest(*parts: object) -> bytes:
+            hasher = base.copy()
+            hasher.update(_encoded(parts))
+            return hasher.digest()
+
+        return digest
 
     def integer(self, *parts: object) -> int:
         return int.from_bytes(self.digest(*parts)[:8], "big")

@@ -96,3 +96,28 @@ def test_a_conversation_digest_hashes_the_transcript_json_dumps_writes() -> None
             names = [t.name for t in tools]
             expected = json.dumps([transcript, names], ensure_ascii=False)
             assert _transcript(request) == expected
+
+
+def test_a_digester_digests_what_digest_does() -> None:
+    """`digester` hashes its first parts once: the same digest as `digest` of all the parts,
+    and so the same conversation digest the engine always drew its answers from."""
+    from emulator.catalog import default_catalog
+    from emulator.engine.generate import Engine, _transcript
+    from emulator.engine.types import ChatRequest, Message
+
+    for seed in (0, 42, 2**63 - 1):
+        seeds = Seeds(seed)
+        for first, rest in (
+            (("chat", "qwen3.6-plus"), ("[[]]", None)),
+            (("chat", "模型"), ("\ud800 lone", 7)),
+            ((), ("a", b"\x00b", 3.5)),
+        ):
+            assert seeds.digester(*first)(*rest) == seeds.digest(*first, *rest)
+    model = default_catalog().text_model("qwen3.6-plus")
+    assert model is not None
+    engine = Engine(Seeds(42))
+    for request_seed in (None, 5):
+        request = ChatRequest("openai", model, (Message("user", "Hi"),), seed=request_seed)
+        expected = engine.seeds.digest("chat", model.id, _transcript(request), request_seed)
+        assert engine.conversation_digest(request) == expected
+        assert engine.conversation_digest(request) == expected  # (its digester, remembered)

@@ -16,6 +16,7 @@ import json
 import math
 import random
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from emulator.engine import tokens
@@ -113,27 +114,37 @@ class Writer:
         """Sentences of Faker's words, drawn with `rng` directly: the same text Faker's
         `sentence()` makes, at a fraction of its cost on the hot path."""
         vocabulary = self.vocabulary(locale)
-        chinese = locale == "zh_CN"
+        # Sentence sizes, randint(rng, 6, 14) each, drawn as seeds.randint draws them (4 bits,
+        # drawn again past 8) without a call a sentence.
+        bits = rng.getrandbits
         sizes: list[int] = []
         total = 0
         while total < words:
-            size = randint(rng, 6, 14)
-            sizes.append(size)
-            total += size
+            size = bits(4)
+            while size > 8:
+                size = bits(4)
+            sizes.append(size + 6)
+            total += size + 6
         # rng.choices(vocabulary, k=total), drawn as it draws (one random() a word), inline
-        draw, count = rng.random, float(len(vocabulary))
-        picked = [vocabulary[math.floor(draw() * count)] for _ in range(total)]
-        sentences: list[str] = []
+        draw, count, floor = rng.random, float(len(vocabulary)), math.floor
+        picked = [vocabulary[floor(draw() * count)] for _ in range(total)]
+        if locale == "zh_CN":
+            sentences: list[str] = []
+            start = 0
+            for size in sizes:
+                sentences.append("".join(picked[start : start + size]) + rng.choice("。。。，！？"))
+                start += size
+            return "".join(sentences)
+        # English: each sentence's first word capitalised (its first letter) and its last
+        # followed by a full stop, then every word joined by a space: the same text as the
+        # sentences joined, without building each one.
         start = 0
         for size in sizes:
-            part = picked[start : start + size]
+            first = picked[start]
+            picked[start] = first[:1].upper() + first[1:]
             start += size
-            if chinese:
-                sentences.append("".join(part) + rng.choice("。。。，！？"))
-            else:
-                text = " ".join(part)
-                sentences.append(text[:1].upper() + text[1:] + ".")
-        return ("" if chinese else " ").join(sentences)
+            picked[start - 1] += "."
+        return " ".join(picked)
 
 
 class Engine:
@@ -143,9 +154,16 @@ class Engine:
         self.seeds = seeds
         self.tool_calls = tool_calls  # when an unforced tool call is made (ToolPolicy)
         self.writer = Writer()
+        # A model's conversation digests, "chat" and its id hashed once (Seeds.digester)
+        self._chat_digests: dict[str, Callable[..., bytes]] = {}
 
     def conversation_digest(self, request: ChatRequest) -> bytes:
-        return self.seeds.digest("chat", request.model.id, _transcript(request), request.seed)
+        """seeds.digest("chat", model id, the transcript, the request's seed)."""
+        model = request.model.id
+        digest = self._chat_digests.get(model)
+        if digest is None:
+            digest = self._chat_digests[model] = self.seeds.digester("chat", model)
+        return digest(_transcript(request), request.seed)
 
     def complete(
         self,
@@ -420,15 +438,17 @@ def _result(
     else:
         reasoning = sum(tokens.count(c.reasoning) for c in choices)
         answer = sum(_answer_tokens(c) for c in choices)
-    usage = Usage(
-        input_tokens=input_tokens,
-        output_tokens=answer + reasoning,
-        reasoning_tokens=reasoning,
-        cached_tokens=cache.read if cache else 0,
-        cache_creation_tokens=cache.created if cache else 0,
-        cache_explicit=cache is not None and cache.mode == "explicit",
-    )
-    return ChatResult(choices=choices, usage=usage)
+    # (positional, in Usage's field order: a class called with keywords passes them in a dict
+    # its __init__ then unpacks, several times the cost of the same call without;
+    # tests/test_records.py holds the order)
+    if cache is None:
+        usage = Usage(input_tokens, answer + reasoning, reasoning)
+    else:
+        explicit = cache.mode == "explicit"
+        usage = Usage(
+            input_tokens, answer + reasoning, reasoning, cache.read, cache.created, explicit
+        )
+    return ChatResult(choices, usage)
 
 
 def _answer_tokens(choice: Completion) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from emulator.catalog import CreditRates, Rate
+from emulator.catalog import CreditRates
 from emulator.engine.types import record
 
 MICRO = 1_000_000  # micro-Credits per Credit
@@ -37,21 +37,18 @@ class Cost:
         return self.input + self.cached + self.output + self.tools
 
 
-def _micro(tokens: int, per_million: Rate) -> int:
-    # Rates are Credits per million tokens, so tokens x rate is micro-Credits; round up so a
-    # fractional configured rate never charges less than it says.
-    return math.ceil(tokens * per_million)
-
-
 def cost_of(
     uncached_input: int, cached: int, output: int, rates: CreditRates, tool_calls: int = 0
 ) -> Cost:
     """The cost of a request: uncached input, cached input and output, each at its rate, and
     `tool_calls` micro-Credits of built-in tool calls."""
+    # Rates are Credits per million tokens, so tokens x rate is micro-Credits; rounded up so a
+    # fractional configured rate never charges less than it says.
+    ceil = math.ceil
     return Cost(
-        _micro(uncached_input, rates.input),
-        _micro(cached, rates.cached),
-        _micro(output, rates.output),
+        ceil(uncached_input * rates.input),
+        ceil(cached * rates.cached),
+        ceil(output * rates.output),
         tool_calls,
     )
 

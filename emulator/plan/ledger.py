@@ -70,7 +70,8 @@ class Seat:
 
     @property
     def remaining(self) -> int:
-        return max(0, self.quota - self.used)
+        # (the quota written out, not read from its property: every request asks twice)
+        return max(0, TIER_CREDITS[self.tier] * MICRO + self.bonus - self.used)
 
 
 @dataclass

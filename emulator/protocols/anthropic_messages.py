@@ -13,6 +13,7 @@ from emulator.engine.types import (
     ChatResult,
     Completion,
     Message,
+    ResponseFormat,
     ToolCall,
     ToolChoice,
     ToolSpec,
@@ -31,6 +32,7 @@ _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool
 # The sampling parameters only checked for their range (the fake model does not sample).
 _SAMPLING = frozenset(("temperature", "top_p", "top_k"))
 AUTO = ToolChoice("auto")  # shared (frozen)
+TEXT = ResponseFormat()
 
 
 # ---- parsing ------------------------------------------------------------------------------
@@ -54,20 +56,29 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
         fields.number_in(body, "top_p", 0.0, 1.0, bounds="(0.0, 1.0]", open_low=True)
         fields.integer(body, "top_k")
     thinking, budget = _thinking(body.get("thinking"), model)
-    return ChatRequest(
-        protocol="anthropic",
-        model=model,
-        messages=messages,
-        tools=tools,
-        tool_choice=tool_choice,
-        max_tokens=model.output_cap(max_tokens),
-        max_tokens_cover_thinking=True,
-        stop=fields.string_list(body["stop_sequences"], "stop_sequences")
+    stop = (
+        fields.string_list(body["stop_sequences"], "stop_sequences")
         if "stop_sequences" in body
-        else (),
-        thinking=thinking,
-        thinking_budget=budget,
-        stream="stream" in body and fields.boolean(body, "stream"),
+        else ()
+    )
+    stream = "stream" in body and fields.boolean(body, "stream")
+    # (positional, in ChatRequest's field order: keywords would cost a dict built and unpacked
+    # on every request; tests/test_records.py holds the order)
+    return ChatRequest(
+        "anthropic",  # protocol
+        model,
+        messages,
+        tools,
+        tool_choice,
+        model.output_cap(max_tokens),  # max_tokens
+        True,  # max_tokens_cover_thinking: Anthropic's max_tokens caps thinking + answer
+        stop,
+        1,  # n
+        None,  # seed
+        thinking,
+        budget,  # thinking_budget
+        TEXT,  # response_format
+        stream,
     )
 
 

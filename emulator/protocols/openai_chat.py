@@ -78,23 +78,28 @@ def parse(body: dict[str, Any], model: TextModel) -> ChatRequest:
     response_format = TEXT
     if "response_format" in body:
         response_format = _response_format(body["response_format"], messages, thinking)
+    parallel_tool_calls = "parallel_tool_calls" in body and fields.boolean(
+        body, "parallel_tool_calls"
+    )
+    # (positional, in ChatRequest's field order: keywords would cost a dict built and unpacked
+    # on every request; tests/test_records.py holds the order)
     return ChatRequest(
-        protocol="openai",
-        model=model,
-        messages=messages,
-        tools=tools,
-        tool_choice=tool_choice,
-        max_tokens=model.output_cap(max_tokens),
-        stop=stop,
-        n=n,
-        seed=seed,
-        thinking=thinking,
-        thinking_budget=budget,
-        response_format=response_format,
-        stream=stream,
-        include_usage=include_usage,
-        parallel_tool_calls="parallel_tool_calls" in body
-        and fields.boolean(body, "parallel_tool_calls"),
+        "openai",  # protocol
+        model,
+        messages,
+        tools,
+        tool_choice,
+        model.output_cap(max_tokens),  # max_tokens
+        False,  # max_tokens_cover_thinking: OpenAI's max_tokens caps the answer alone
+        stop,
+        n,
+        seed,
+        thinking,
+        budget,  # thinking_budget
+        response_format,
+        stream,
+        include_usage,
+        parallel_tool_calls,
     )
 
 
