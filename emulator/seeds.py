@@ -20,8 +20,7 @@ class Seeds:
         # The seed's part of every digest, hashed once: each digest copies this state.
         self._base = hashlib.sha256(str(seed).encode())
         # ... and a request id's first parts, for the digest every request draws.
-        self._request_id_base = self._base.copy()
-        self._request_id_base.update(_encoded(("uuid", "request")))
+        self._request_id_digest = self.digester("uuid", "request")
 
     @property
     def seed(self) -> int:
@@ -65,9 +64,7 @@ class Seeds:
 
     def request_id(self, *parts: object) -> str:
         """`uuid("request", *parts)`, its first two parts hashed once."""
-        hasher = self._request_id_base.copy()
-        hasher.update(_encoded(parts))
-        return _uuid_shaped(hasher.hexdigest())
+        return _uuid_shaped(self._request_id_digest(*parts).hex())
 
 
 def _encoded(parts: tuple[object, ...]) -> bytes:

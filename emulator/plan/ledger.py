@@ -70,8 +70,7 @@ class Seat:
 
     @property
     def remaining(self) -> int:
-        # (the quota written out, not read from its property: every request asks twice)
-        return max(0, TIER_CREDITS[self.tier] * MICRO + self.bonus - self.used)
+        return max(0, self.quota - self.used)
 
 
 @dataclass
