@@ -526,12 +526,7 @@ def response_json(body: dict[str, Any]) -> str:
     temperature, top_p, most = body["temperature"], body["top_p"], body["max_output_tokens"]
     output, usage = body["output"], body["usage"]
     if (
-        body["metadata"] != {}
-        or body["tools"] != []
-        or body["tool_choice"] != "auto"
-        or type(temperature) is not float  # (finite: parse checks its range)
-        or type(top_p) is not float
-        or (most is not None and type(most) is not int)
+        not _usual_echo(body)
         or (
             body["background"],
             body["frequency_penalty"],
@@ -543,7 +538,6 @@ def response_json(body: dict[str, Any]) -> str:
         )
         != _CONSTANTS
         or type(body["store"]) is not bool
-        or type(body["parallel_tool_calls"]) is not bool
         or len(output) != 1
         or usage.keys() != _USAGE_KEYS
     ):
@@ -587,6 +581,22 @@ def response_json(body: dict[str, Any]) -> str:
     )
 
 
+def _usual_echo(fields: dict[str, Any]) -> bool:
+    """Whether the request fields a response echoes (in `fields`: the response, or the echo)
+    are the usual ones the straight renderings write: no metadata, tools or tool choice,
+    float sampling numbers, an integer or no output cap."""
+    temperature, top_p, most = fields["temperature"], fields["top_p"], fields["max_output_tokens"]
+    return (
+        fields["metadata"] == {}
+        and fields["tools"] == []
+        and fields["tool_choice"] == "auto"
+        and type(temperature) is float  # (finite: parse checks its range)
+        and type(top_p) is float
+        and (most is None or type(most) is int)
+        and type(fields["parallel_tool_calls"]) is bool
+    )
+
+
 def opened_json(request: ResponsesRequest, meta: ResponseMeta) -> list[str] | None:
     """dumps(response_body(request, meta, [], status, None)) cut at its status: the response
     a stream opens with, for a request that echoes the usual fields (response_json's, without
@@ -597,18 +607,9 @@ def opened_json(request: ResponsesRequest, meta: ResponseMeta) -> list[str] | No
     instructions = echo.get("instructions")
     if keys != _ECHO_KEYS and (keys != _ECHO_KEYS_INSTRUCTED or type(instructions) is not str):
         return None
-    temperature, top_p, most = echo["temperature"], echo["top_p"], echo["max_output_tokens"]
-    if (
-        echo["metadata"] != {}
-        or echo["tools"] != []
-        or echo["tool_choice"] != "auto"
-        or type(temperature) is not float  # (finite: parse checks its range)
-        or type(top_p) is not float
-        or (most is not None and type(most) is not int)
-        or type(request.store) is not bool
-        or type(echo["parallel_tool_calls"]) is not bool
-    ):
+    if not _usual_echo(echo) or type(request.store) is not bool:
         return None
+    temperature, top_p, most = echo["temperature"], echo["top_p"], echo["max_output_tokens"]
     said = f',"instructions":{_string(instructions)}' if instructions is not None else ""
     return [
         f'{{"background":false,"created_at":{meta.created},"frequency_penalty":0.0,'
