@@ -24,9 +24,9 @@ from emulator.config import HttpLimits
 from emulator.web import REQUEST_ID
 
 log = logging.getLogger("emulator")
+access_log = logging.getLogger("emulator.access")
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-access_log = logging.getLogger("emulator.access")
 
 # What a connection gets when its headers are late: then it is closed (as nginx does).
 _LATE_HEADERS = b"The request headers did not arrive within the timeout.\n"

@@ -129,7 +129,7 @@ class Answer(DirectHead):
         if not self._usual(request):
             self.headers.update(head)
             self.content_length = len(body)
-            return await web.StreamResponse.prepare(self, request)
+            return await web.StreamResponse.prepare(self, request)  # (DirectHead's would chunk)
         head["Content-Length"] = str(len(body))
         transport = request.transport
         if transport is None or transport.is_closing():

@@ -114,17 +114,12 @@ class Writer:
         """Sentences of Faker's words, drawn with `rng` directly: the same text Faker's
         `sentence()` makes, at a fraction of its cost on the hot path."""
         vocabulary = self.vocabulary(locale)
-        # Sentence sizes, randint(rng, 6, 14) each, drawn as seeds.randint draws them (4 bits,
-        # drawn again past 8) without a call a sentence.
-        bits = rng.getrandbits
         sizes: list[int] = []
         total = 0
         while total < words:
-            size = bits(4)
-            while size > 8:
-                size = bits(4)
-            sizes.append(size + 6)
-            total += size + 6
+            size = randint(rng, 6, 14)
+            sizes.append(size)
+            total += size
         # rng.choices(vocabulary, k=total), drawn as it draws (one random() a word), inline
         draw, count, floor = rng.random, float(len(vocabulary)), math.floor
         picked = [vocabulary[floor(draw() * count)] for _ in range(total)]
