@@ -27,24 +27,14 @@ class Seeds:
         return self._seed
 
     def digest(self, *parts: object) -> bytes:
-        # sha256(seed, then each part as its length and its bytes), fed in one update: the same
-        # digest as one update per piece, at a fraction of the calls.
-        hasher = self._base.copy()
-        hasher.update(_encoded(parts))
-        return hasher.digest()
+        return _hashed(self._base, parts)
 
     def digester(self, *first: object) -> Callable[..., bytes]:
         """`digest` with its first parts fixed and hashed once, for digests that all start
         with them: `digester(*a)(*b) == digest(*a, *b)`."""
         base = self._base.copy()
         base.update(_encoded(first))
-
-        def digest(*parts: object) -> bytes:
-            hasher = base.copy()
-            hasher.update(_encoded(parts))
-            return hasher.digest()
-
-        return digest
+        return lambda *parts: _hashed(base, parts)
 
     def integer(self, *parts: object) -> int:
         return int.from_bytes(self.digest(*parts)[:8], "big")
@@ -60,11 +50,19 @@ class Seeds:
 
     def uuid(self, *parts: object) -> str:
         """A UUID-shaped id (8-4-4-4-12 hex, not RFC-4122 versioned, like DashScope's)."""
-        return _uuid_shaped(self.digest("uuid", *parts).hex())
+        return uuid_shaped(self.digest("uuid", *parts).hex())
 
     def request_id(self, *parts: object) -> str:
         """`uuid("request", *parts)`, its first two parts hashed once."""
-        return _uuid_shaped(self._request_id_digest(*parts).hex())
+        return uuid_shaped(self._request_id_digest(*parts).hex())
+
+
+def _hashed(base: hashlib._Hash, parts: tuple[object, ...]) -> bytes:
+    # sha256(what `base` holds, then each part as its length and its bytes), fed in one update:
+    # the same digest as one update per piece, at a fraction of the calls.
+    hasher = base.copy()
+    hasher.update(_encoded(parts))
+    return hasher.digest()
 
 
 def _encoded(parts: tuple[object, ...]) -> bytes:
@@ -77,8 +75,8 @@ def _encoded(parts: tuple[object, ...]) -> bytes:
     return b"".join(pieces)
 
 
-def _uuid_shaped(digits: str) -> str:
-    # (self.hex(32, ...) would give the same 32 digits: one digest has 64)
+def uuid_shaped(digits: str) -> str:
+    """The first 32 of `digits` in the 8-4-4-4-12 shape of a UUID."""
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:32]}"
 
 

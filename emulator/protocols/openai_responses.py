@@ -33,6 +33,7 @@ from emulator.json_text import string as _string
 from emulator.protocols import fields
 from emulator.protocols.frames import SLOT
 from emulator.protocols.meta import ResponseMeta
+from emulator.seeds import uuid_shaped
 
 MIN_OUTPUT_TOKENS = 16
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
@@ -308,8 +309,7 @@ def response_id(request_id: str) -> str:
 
 def item_id(request_id: str, index: int) -> str:
     """`msg_<uuid>` for every output item, derived from the request id (deterministic)."""
-    h = hashlib.sha256(f"{request_id}:{index}".encode()).hexdigest()
-    return f"msg_{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+    return "msg_" + uuid_shaped(hashlib.sha256(f"{request_id}:{index}".encode()).hexdigest())
 
 
 def x_tools(runs: tuple[ToolRun, ...]) -> dict[str, dict[str, int]]:
