@@ -252,15 +252,25 @@ def _content(choice: Completion) -> list[dict[str, Any]]:
 def message_body(result: ChatResult, meta: ResponseMeta) -> dict[str, Any]:
     choice = result.choices[0]
     stop_reason, stop_sequence = _stop(choice)
+    return _message(meta, _content(choice), stop_reason, stop_sequence, usage_body(result.usage))
+
+
+def _message(
+    meta: ResponseMeta,
+    content: list[dict[str, Any]],
+    stop_reason: str | None,
+    stop_sequence: str | None,
+    usage: dict[str, Any],
+) -> dict[str, Any]:
     return {
         "id": f"msg_{meta.request_id}",
         "type": "message",
         "role": "assistant",
         "model": meta.model,
-        "content": _content(choice),
+        "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
-        "usage": usage_body(result.usage),
+        "usage": usage,
     }
 
 
@@ -314,9 +324,13 @@ def _plain_block_start(index: int, kind: str) -> bytes:
         start: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
     else:
         start = {"type": "text", "text": ""}
+    return _block_start(index, start)
+
+
+def _block_start(index: int, content_block: dict[str, Any]) -> bytes:
     return _frame(
         "content_block_start",
-        {"type": "content_block_start", "index": index, "content_block": start},
+        {"type": "content_block_start", "index": index, "content_block": content_block},
     )
 
 
@@ -350,10 +364,7 @@ def _block_frames(index: int, block: dict[str, Any], choice: Completion) -> Iter
     kind = block["type"]
     if kind == "tool_use":
         start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-        yield _frame(
-            "content_block_start",
-            {"type": "content_block_start", "index": index, "content_block": start},
-        )
+        yield _block_start(index, start)
     else:
         yield _plain_block_start(index, kind)
     if index == 0:
@@ -366,16 +377,7 @@ def stream_frames(result: ChatResult, meta: ResponseMeta) -> Iterator[bytes]:
     """Every SSE frame of a streamed message: named events, cumulative usage last."""
     choice = result.choices[0]
     usage = usage_body(result.usage)
-    opening: dict[str, Any] = {  # message_body's keys, before anything is said
-        "id": f"msg_{meta.request_id}",
-        "type": "message",
-        "role": "assistant",
-        "model": meta.model,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {**usage, "output_tokens": 0},
-    }
+    opening = _message(meta, [], None, None, {**usage, "output_tokens": 0})  # nothing said yet
     yield _frame("message_start", {"type": "message_start", "message": opening})
     for index, block in enumerate(_content(choice)):
         yield from _block_frames(index, block, choice)

@@ -314,7 +314,7 @@ def completion_json(request: ChatRequest, result: ChatResult, meta: ResponseMeta
             return (
                 f'{{"model":{_string(meta.model)},"usage":{{"prompt_tokens":{usage.input_tokens},'
                 f'"completion_tokens":{usage.output_tokens},'
-                f'"total_tokens":{usage.input_tokens + usage.output_tokens},'
+                f'"total_tokens":{usage.total_tokens},'
                 f'"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens}}}}},'
                 f'"choices":[{{"message":{{"content":{_string(choice.text)},"role":"assistant"}},'
                 f'"finish_reason":{_string(choice.finish_reason)},"index":0,"logprobs":null}}],'
