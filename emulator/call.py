@@ -19,13 +19,9 @@ from emulator.scenarios.rules import Probe, Rule
 Outcome = tuple[int, str | None, str | None]  # what may change in an entry once recorded
 
 
-@record  # (frozen for the type checker; a frozen dataclass's __init__ is twice as slow)
-class Recorded:
-    """A call's journal entry as last committed: the journal, its number there, its outcome."""
-
-    journal: Journal
-    number: int
-    outcome: Outcome
+# A call's journal entry as last committed: the journal, its number there, its outcome (a
+# plain tuple: one is made for every call, and a tuple is built without running any Python).
+Recorded = tuple[Journal, int, Outcome]
 
 
 @record

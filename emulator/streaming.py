@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from aiohttp import web
 
-from emulator.call import CALL, Answering, Outcome, Recorded
+from emulator.call import CALL, Answering, Outcome
 from emulator.errors import ApiError
 from emulator.journal import Entry
 from emulator.runtime import RUNTIME
@@ -170,18 +170,19 @@ def journal_once(request: web.Request, status: int) -> None:
     writes the entry again, and costs nothing when nothing changed."""
     call = request[CALL]
     entry = call.entry
+    entry.status = status
     runtime = call.runtime
     recorded = call.recorded
     if recorded is None:
-        entry.status = status
         journal = runtime.journal
-        call.recorded = Recorded(journal, journal.record(entry), _outcome(entry))
+        # (_outcome's fields, read here without its call: every request comes this way)
+        call.recorded = journal, journal.record(entry), (status, entry.error, entry.response_body)
         runtime.persist_soon()  # (committed before the answer goes out: Runtime.persisted)
         return
-    entry.status = status
-    if _outcome(entry) != recorded.outcome:
-        call.recorded = Recorded(recorded.journal, recorded.number, _outcome(entry))
-        runtime.revise(recorded.journal, recorded.number, entry)
+    journal, number, outcome = recorded
+    if _outcome(entry) != outcome:
+        call.recorded = journal, number, _outcome(entry)
+        runtime.revise(journal, number, entry)
 
 
 def _outcome(entry: Entry) -> Outcome:
