@@ -175,8 +175,7 @@ def journal_once(request: web.Request, status: int) -> None:
     recorded = call.recorded
     if recorded is None:
         journal = runtime.journal
-        # (_outcome's fields, read here without its call: every request comes this way)
-        call.recorded = journal, journal.record(entry), (status, entry.error, entry.response_body)
+        call.recorded = journal, journal.record(entry), _outcome(entry)
         runtime.persist_soon()  # (committed before the answer goes out: Runtime.persisted)
         return
     journal, number, outcome = recorded

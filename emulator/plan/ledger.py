@@ -29,7 +29,6 @@ MAX_TERM_MONTHS = 1200
 MAX_SEATS = 1000
 MAX_PACKS = 1000
 MAX_PACK_LIMIT = MAX_PACKS * PACK_CREDITS  # a share limit above every pack kept limits nothing
-_TIER_MICRO = {tier: credits * MICRO for tier, credits in TIER_CREDITS.items()}  # a seat's quota
 
 
 class PlanError(Exception):
@@ -67,12 +66,11 @@ class Seat:
 
     @property
     def quota(self) -> int:
-        return _TIER_MICRO[self.tier] + self.bonus
+        return TIER_CREDITS[self.tier] * MICRO + self.bonus
 
     @property
     def remaining(self) -> int:
-        # (quota's sum, without its property's call: every request asks twice)
-        return max(0, _TIER_MICRO[self.tier] + self.bonus - self.used)
+        return max(0, self.quota - self.used)
 
 
 @dataclass
@@ -139,10 +137,6 @@ class Ledger:
         start, since, until, index = self._cycle_memo
         if start == self.start and since <= now < until:
             return index
-        return self._recount(now)
-
-    def _recount(self, now: float) -> int:
-        """The subscription month at `now`, remembered with its span (cycle)."""
         index = months_elapsed(self.start, now)
         if now < self.start:  # before the subscription starts: month 0 until it does
             since, until = -math.inf, self.start
@@ -158,12 +152,7 @@ class Ledger:
 
     def _roll(self, seat: Seat) -> Seat:
         """Apply the resets the clock has passed: a new month starts from the full quota."""
-        # (cycle(), its remembered span read here without its call: a request rolls its seat
-        # up to four times)
-        now = self.clock.now()
-        start, since, until, index = self._cycle_memo
-        if start != self.start or not since <= now < until:
-            index = self._recount(now)
+        index = self.cycle()
         if seat.cycle != index:
             seat.used, seat.bonus, seat.cycle, seat.pack_used = 0, 0, index, 0
         return seat
