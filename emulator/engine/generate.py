@@ -449,7 +449,8 @@ def _result(
     choices: tuple[Completion, ...], input_tokens: int, cache: CacheUse | None
 ) -> ChatResult:
     if len(choices) == 1:  # the usual answer: one choice, no generators to sum
-        reasoning = tokens.count(choices[0].reasoning)
+        said = choices[0].reasoning
+        reasoning = tokens.count(said) if said else 0  # (usually none: no call)
         answer = _answer_tokens(choices[0])
     else:
         reasoning = sum(tokens.count(c.reasoning) for c in choices)
