@@ -121,3 +121,44 @@ def test_a_digester_digests_what_digest_does() -> None:
         expected = engine.seeds.digest("chat", model.id, _transcript(request), request_seed)
         assert engine.conversation_digest(request) == expected
         assert engine.conversation_digest(request) == expected  # (its digester, remembered)
+
+
+def test_a_seeded_generator_is_random_seeded_with_the_same_seed() -> None:
+    """The engine's streams, seeded without random.py's frames, are `random.Random(seed)`."""
+    from emulator.engine.rng import seeded
+
+    digest = Seeds(42).digest("chat") + b"\x00\x00\x00\x01"
+    for seed in (b"", b"\x00", bytes(range(36)), digest, 0, 1, -5, 2**64 - 1, -(2**70)):
+        ours, theirs = seeded(seed), random.Random(seed)
+        assert ours.getstate() == theirs.getstate()
+        assert [ours.random() for _ in range(5)] == [theirs.random() for _ in range(5)]
+
+
+def _reference_pieces(text: str, rng: random.Random) -> list[str]:
+    """A stream's pieces as the walk first drew them: randint(1, 4) tokens a cut."""
+    from emulator.engine.tokens import token_ends
+
+    ends = token_ends(text)
+    last, start, pieces = len(ends) - 1, 0, []
+    at = rng.randint(1, 4) - 1 if ends else 0
+    while at < last:
+        if ends[at] > start:
+            pieces.append(text[start : ends[at]])
+            start = ends[at]
+            at += rng.randint(1, 4)
+        else:
+            at += 1
+    return pieces + ([text[start:]] if start < len(text) else [])
+
+
+def test_stream_pieces_draw_what_randint_draws() -> None:
+    from emulator.engine.tokens import stream_pieces
+
+    writer = Writer()
+    texts = ["", "a", "中文，你好！" * 5, "😀😀 x😀 é" * 9, "The quick brown fox " * 30]
+    texts += [writer.prose(("en_US", "zh_CN")[n % 2], random.Random(n), 5 + n) for n in range(40)]
+    for text in texts:
+        for seed in range(10):
+            ours, theirs = random.Random(seed), random.Random(seed)
+            assert list(stream_pieces(text, ours)) == _reference_pieces(text, theirs)
+            assert ours.getstate() == theirs.getstate()

@@ -17,10 +17,11 @@ import math
 import random
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from emulator.engine import tokens
 from emulator.engine.cache import CacheUse
+from emulator.engine.rng import seeded
 from emulator.engine.types import (
     ChatRequest,
     ChatResult,
@@ -85,6 +86,7 @@ class Writer:
     def __init__(self) -> None:
         self._fakers: dict[str, Faker] = {}
         self._vocabularies: dict[str, tuple[str, ...]] = {}
+        self._lexicons: dict[str, _Lexicon] = {}
 
     def faker(self, locale: str, seed: int) -> Faker:
         fake = self._fakers.get(locale)
@@ -113,16 +115,21 @@ class Writer:
     def prose(self, locale: str, rng: random.Random, words: int) -> str:
         """Sentences of Faker's words, drawn with `rng` directly: the same text Faker's
         `sentence()` makes, at a fraction of its cost on the hot path."""
-        vocabulary = self.vocabulary(locale)
+        lexicon = self._lexicons.get(locale) or self._lexicon(locale)
+        getrandbits = rng.getrandbits
         sizes: list[int] = []
         total = 0
         while total < words:
-            size = randint(rng, 6, 14)
-            sizes.append(size)
-            total += size
+            # randint(rng, 6, 14), drawn as seeds.randint draws it (9 numbers: 4 bits, drawn
+            # again when past them), inline: no frame a sentence
+            size = getrandbits(4)
+            while size >= 9:
+                size = getrandbits(4)
+            sizes.append(size + 6)
+            total += size + 6
         # rng.choices(vocabulary, k=total), drawn as it draws (one random() a word), inline
-        draw, count, floor = rng.random, float(len(vocabulary)), math.floor
-        picked = [vocabulary[floor(draw() * count)] for _ in range(total)]
+        draw, vocabulary, scale, floor = rng.random, lexicon.words, lexicon.scale, math.floor
+        picked = [vocabulary[floor(draw() * scale)] for _ in range(total)]
         if locale == "zh_CN":
             sentences: list[str] = []
             start = 0
@@ -133,13 +140,27 @@ class Writer:
         # English: each sentence's first word capitalised (its first letter) and its last
         # followed by a full stop, then every word joined by a space: the same text as the
         # sentences joined, without building each one.
+        capitals = lexicon.capitals
         start = 0
         for size in sizes:
-            first = picked[start]
-            picked[start] = first[:1].upper() + first[1:]
+            picked[start] = capitals[picked[start]]
             start += size
             picked[start - 1] += "."
         return " ".join(picked)
+
+    def _lexicon(self, locale: str) -> _Lexicon:
+        words = self.vocabulary(locale)
+        capitals = {w: w[:1].upper() + w[1:] for w in words}
+        lexicon = self._lexicons[locale] = _Lexicon(words, float(len(words)), capitals)
+        return lexicon
+
+
+class _Lexicon(NamedTuple):
+    """A locale's words as prose draws them."""
+
+    words: tuple[str, ...]
+    scale: float  # len(words) as a float: random() times it, floored, picks a word (choices)
+    capitals: dict[str, str]  # each word with its first letter in upper case
 
 
 class Engine:
@@ -221,7 +242,7 @@ class Engine:
     def _choice(
         self, request: ChatRequest, digest: bytes, index: int, locale: str, input_tokens: int
     ) -> Completion:
-        rng = random.Random(digest + index.to_bytes(4, "big"))  # one stream per choice
+        rng = seeded(digest + index.to_bytes(4, "big"))  # one stream per choice
         answer_cap = request.max_tokens if request.max_tokens is not None else 1 << 30
 
         reasoning = ""
@@ -428,7 +449,8 @@ def _result(
     choices: tuple[Completion, ...], input_tokens: int, cache: CacheUse | None
 ) -> ChatResult:
     if len(choices) == 1:  # the usual answer: one choice, no generators to sum
-        reasoning = tokens.count(choices[0].reasoning)
+        said = choices[0].reasoning
+        reasoning = tokens.count(said) if said else 0  # (usually none: no call)
         answer = _answer_tokens(choices[0])
     else:
         reasoning = sum(tokens.count(c.reasoning) for c in choices)

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emulator.engine.vocabulary import CHUNK, Bpe, counter
-from emulator.seeds import randint
 
 if TYPE_CHECKING:
     from emulator.engine.types import Message, ToolSpec
@@ -163,19 +162,25 @@ def stream_pieces(text: str, rng: random.Random) -> Iterator[str]:
     tokens: a fragment is never a piece of a character); the last carries the rest."""
     ends = _memo().ends(text)
     last = len(ends) - 1  # the last token's end is never a cut: the rest goes out after
+    getrandbits = rng.getrandbits
     start = 0
-    # Token by token, a cut falls `wanted` tokens after the previous one, or at the first
+    at = -1  # (before the first token)
+    # Token by token, a cut falls randint(1, 4) tokens after the previous one, or at the first
     # token after that which ends past it (a character spanning tokens repeats an end): so
-    # the walk jumps from cut to cut. The draws are randint(1, 4)'s (seeds.randint).
-    at = randint(rng, 1, 4) - 1 if ends else 0
-    while at < last:
-        end = ends[at]
-        if end > start:
-            yield text[start:end]
-            start = end
-            at += randint(rng, 1, 4)
-        else:
+    # the walk jumps from cut to cut.
+    while ends:
+        # randint(rng, 1, 4), drawn as seeds.randint draws it (4 numbers: 3 bits, drawn again
+        # when past them), inline: a call a piece would cost more than the drawing
+        step = getrandbits(3)
+        while step >= 4:
+            step = getrandbits(3)
+        at += step + 1
+        while at < last and ends[at] <= start:
             at += 1
+        if at >= last:
+            break
+        yield text[start : ends[at]]
+        start = ends[at]
     if start < len(text):
         yield text[start:]
 
@@ -274,7 +279,7 @@ class _Memo:
         self._lock = threading.Lock()
 
     def count(self, text: str) -> int:
-        key = _key(text)
+        key = text if len(text) < MEMO_DIGEST else _key(text)  # (_key's test, without a frame)
         with self._lock:
             known = self._counts.get(key)
             if known is not None:
