@@ -89,7 +89,7 @@ class Prompt:
     @property
     def cacheable(self) -> bool:
         """Whether any prefix can hit or be stored: a marker, or enough tokens for implicit."""
-        return bool(self.markers) or self.counts[-1] >= IMPLICIT_MIN_TOKENS  # (self.tokens)
+        return bool(self.markers) or self.tokens >= IMPLICIT_MIN_TOKENS
 
     @cached_property
     def bounds(self) -> tuple[tuple[int, bytes], ...]:

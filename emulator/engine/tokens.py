@@ -279,7 +279,7 @@ class _Memo:
         self._lock = threading.Lock()
 
     def count(self, text: str) -> int:
-        key = text if len(text) < MEMO_DIGEST else _key(text)  # (_key's test, without a frame)
+        key = _key(text)
         with self._lock:
             known = self._counts.get(key)
             if known is not None:
