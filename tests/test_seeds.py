@@ -123,17 +123,6 @@ def test_a_digester_digests_what_digest_does() -> None:
         assert engine.conversation_digest(request) == expected  # (its digester, remembered)
 
 
-def test_a_seeded_generator_is_random_seeded_with_the_same_seed() -> None:
-    """The engine's streams, seeded without random.py's frames, are `random.Random(seed)`."""
-    from emulator.engine.rng import seeded
-
-    digest = Seeds(42).digest("chat") + b"\x00\x00\x00\x01"
-    for seed in (b"", b"\x00", bytes(range(36)), digest, 0, 1, -5, 2**64 - 1, -(2**70)):
-        ours, theirs = seeded(seed), random.Random(seed)
-        assert ours.getstate() == theirs.getstate()
-        assert [ours.random() for _ in range(5)] == [theirs.random() for _ in range(5)]
-
-
 def _reference_pieces(text: str, rng: random.Random) -> list[str]:
     """A stream's pieces as the walk first drew them: randint(1, 4) tokens a cut."""
     from emulator.engine.tokens import token_ends

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from emulator.engine import tokens
 from emulator.engine.cache import CacheUse
-from emulator.engine.rng import seeded
 from emulator.engine.types import (
     ChatRequest,
     ChatResult,
@@ -242,7 +241,7 @@ class Engine:
     def _choice(
         self, request: ChatRequest, digest: bytes, index: int, locale: str, input_tokens: int
     ) -> Completion:
-        rng = seeded(digest + index.to_bytes(4, "big"))  # one stream per choice
+        rng = random.Random(digest + index.to_bytes(4, "big"))  # one stream per choice
         answer_cap = request.max_tokens if request.max_tokens is not None else 1 << 30
 
         reasoning = ""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from emulator.catalog import Protocol, TextModel
-from emulator.engine.rng import seeded
 from emulator.engine.tokens import stream_pieces
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -121,7 +121,7 @@ def _pieces(text: str, seed: int) -> Iterator[str]:
     """`text`'s stream pieces, drawn from `seed`. An empty text has none and draws nothing, so
     it costs no generator's seeding (about 5 us: a stream without thinking asks for its empty
     reasoning's)."""
-    return stream_pieces(text, seeded(seed)) if text else iter(())
+    return stream_pieces(text, random.Random(seed)) if text else iter(())
 
 
 @record
