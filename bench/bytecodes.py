@@ -22,17 +22,15 @@ import json
 import os
 import runpy
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from common import emulator_args, free_port, wait_healthy
-from instructions import CASES, send
+from common import free_port
+from instructions import CASES, ready, send, server_args, started
 
 HERE = Path(__file__).resolve().parent
 SERVE = "--serve"  # the traced server's own command line: `bytecodes.py --serve OUT command...`
@@ -73,23 +71,12 @@ def measure(checkout: Path, case: str, requests: int, warm: int) -> list[list[An
     """[file, function, bytecodes] for each function a request of `case` ran, a request's."""
     port = free_port()
     bare = case == "bare"
-    command = [str(HERE / "bare_server.py"), str(port)] if bare else emulator_args(port)
     out = Path(tempfile.mkdtemp(prefix="bytecodes-")) / "counts.json"
-    env = {**os.environ, "PYTHONPATH": str(checkout)}
-    server = subprocess.Popen(
-        [sys.executable, __file__, SERVE, str(out), *command],
-        cwd=checkout,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = started(
+        checkout, [sys.executable, __file__, SERVE, str(out), *server_args(port, bare)]
     )
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base + ("/health" if bare else "/_emulator/health"), timeout=60)
-        key = ""
-        if not bare:
-            with urllib.request.urlopen(base + "/_emulator/state", timeout=30) as reply:
-                key = json.load(reply)["seats"][0]["key"]
+        key = ready(port, bare, timeout=60)
         path, body = CASES[case]
         send(port, path, body, key, warm)
         server.send_signal(signal.SIGUSR1)

@@ -71,6 +71,33 @@ def send(port: int, path: str, body: dict[str, object], key: str, count: int) ->
         connection.close()
 
 
+def server_args(port: int, bare: bool) -> list[str]:
+    """`python` arguments that serve on `port`: the bare handler or the emulator."""
+    return [str(HERE / "bare_server.py"), str(port)] if bare else emulator_args(port)
+
+
+def started(checkout: Path, command: list[str]) -> subprocess.Popen[bytes]:
+    """`command` run from `checkout`, its code first on the path, its output dropped."""
+    return subprocess.Popen(
+        command,
+        cwd=checkout,
+        env={**os.environ, "PYTHONPATH": str(checkout)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def ready(port: int, bare: bool, timeout: float) -> str:
+    """Wait until the server on `port` is healthy; the key a request sends ("" to the bare
+    handler, a seat's to the emulator)."""
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(base + ("/health" if bare else "/_emulator/health"), timeout=timeout)
+    if bare:
+        return ""
+    with urllib.request.urlopen(base + "/_emulator/state", timeout=30) as reply:
+        return str(json.load(reply)["seats"][0]["key"])
+
+
 # callgrind's options for each simulation
 SIMULATIONS = {"": [], "cache": ["--cache-sim=yes"], "branch": ["--branch-sim=yes"]}
 
@@ -82,33 +109,14 @@ def measure(
     instructions), and the simulation's events."""
     port = free_port()
     bare = case == "bare"
-    command = (
-        [sys.executable, str(HERE / "bare_server.py"), str(port)]
-        if bare
-        else [sys.executable, *emulator_args(port)]
-    )
     out = Path(tempfile.mkdtemp(prefix="callgrind-"))
-    env = {**os.environ, "PYTHONPATH": str(checkout)}
-    server = subprocess.Popen(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            *SIMULATIONS[simulate],
-            f"--callgrind-out-file={out}/cg.%p",
-            *command,
-        ],
-        cwd=checkout,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    callgrind = ["valgrind", "--tool=callgrind", *SIMULATIONS[simulate]]
+    server = started(
+        checkout,
+        [*callgrind, f"--callgrind-out-file={out}/cg.%p", sys.executable, *server_args(port, bare)],
     )
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base + ("/health" if bare else "/_emulator/health"), timeout=120)
-        key = ""
-        if not bare:
-            with urllib.request.urlopen(base + "/_emulator/state", timeout=30) as reply:
-                key = json.load(reply)["seats"][0]["key"]
+        key = ready(port, bare, timeout=120)
         path, body = CASES[case]
         send(port, path, body, key, warm)
         subprocess.run(
