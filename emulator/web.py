@@ -13,9 +13,9 @@ from aiohttp.http import HttpVersion11
 from aiohttp.http_writer import _serialize_headers  # (the C serialiser of aiohttp's writer)
 from multidict import CIMultiDict
 
+from emulator.call import CALL
 from emulator.plan.accounts import Caller
 from emulator.protocols.fields import compact
-from emulator.runtime import RUNTIME
 
 REQUEST_ID = web.RequestKey("request_id", str)
 ARRIVED = web.RequestKey("arrived", float)  # clock time the request arrived
@@ -38,13 +38,15 @@ def _date_of_second(second: int) -> str:
 
 
 def headers(request: web.Request, content_type: str) -> dict[str, str]:
-    """The headers DashScope's gateway sends (docs/sources.md), timed by the emulator's clock."""
-    runtime = request.app[RUNTIME]
-    now = runtime.clock.now()
-    arrived = request.get(ARRIVED, now)
+    """The headers DashScope's gateway sends (docs/sources.md), timed by the emulator's clock,
+    for a call the gateway admitted (its record read once: the request's own mapping and its
+    `app` cost a Python call each)."""
+    call = request[CALL]
+    now = call.runtime.clock.now()
+    arrived = call.arrived
     return {
         "Content-Type": content_type,
-        "x-request-id": request[REQUEST_ID],
+        "x-request-id": call.request_id,
         "vary": "Origin",
         "x-dashscope-call-gateway": "true",
         "req-arrive-time": str(int(arrived * 1000)),
