@@ -13,6 +13,7 @@ from emulator.json_text import encoder
 from emulator.protocols import anthropic_messages, openai_chat
 from emulator.protocols.fields import compact
 from emulator.protocols.meta import ResponseMeta
+from tests.responses_requests import UNUSUAL_FIELDS
 
 MODEL = base_catalog().text_models["qwen3.6-plus"]
 # Text a JSON encoder must escape, or must not: quotes, backslashes, controls, the line
@@ -123,20 +124,7 @@ def test_responses_response_json_is_the_sorted_dumps() -> None:
     from emulator.protocols import openai_responses as responses
 
     bodies: list[dict[str, object]] = [{"input": "Hi"}]
-    for name, value in (
-        ("instructions", 'Be brief \u00e9 "q"'),
-        ("metadata", {"b": "2", "a": "1"}),
-        ("temperature", 0.7),
-        ("temperature", 1),
-        ("top_p", 0.25),
-        ("max_output_tokens", 64),
-        ("store", False),
-        ("parallel_tool_calls", True),
-        ("reasoning", {"effort": "none"}),
-        ("text", {"format": {"type": "text"}}),
-        ("tool_choice", "none"),
-        ("tools", [{"type": "function", "name": "f", "parameters": {"type": "object"}}]),
-    ):
+    for name, value in (("instructions", 'Be brief \u00e9 "q"'), *UNUSUAL_FIELDS):
         bodies.append({"input": "Hi", name: value})
         bodies.append({"input": "Hi", "instructions": "Sys", name: value})
     runs = ((), (ToolRun("web_search", "sea", ("https://a.example/",)),))

@@ -25,6 +25,7 @@ from emulator.catalog import base_catalog
 from emulator.config import load_scenario
 from emulator.harness import RunningEmulator, start_emulator
 from tests.conftest import FROZEN_AT
+from tests.responses_requests import UNUSUAL_FIELDS
 
 # Quotes, backslashes, control characters (NUL included, and the template's own marker),
 # line and paragraph separators, HTML, accents, CJK, and a character beyond the BMP.
@@ -311,22 +312,7 @@ def _responses_frames(
 
 
 def _responses_bodies() -> Iterator[dict[str, Any]]:
-    function = {"type": "function", "name": "f", "parameters": {"type": "object"}}
-    for name, value in (
-        ("metadata", {"b": "2", "a": "1"}),
-        ("temperature", 0.7),
-        ("temperature", 1),
-        ("top_p", 0.25),
-        ("max_output_tokens", 64),
-        ("store", False),
-        ("parallel_tool_calls", True),
-        ("reasoning", {"effort": "low"}),
-        ("text", {"format": {"type": "text"}}),
-        ("tool_choice", "none"),
-        ("tools", [function]),
-        ("tools", [{"type": "web_search"}]),
-        (None, None),
-    ):
+    for name, value in (*UNUSUAL_FIELDS, (None, None)):
         for instructions in (None, *STRANGE):
             body: dict[str, Any] = {"input": "Hi"}
             if name is not None:
