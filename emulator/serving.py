@@ -21,6 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 
 from emulator.config import HttpLimits
+from emulator.outbox import Outbox, WholeAnswers
 from emulator.web import REQUEST_ID
 
 log = logging.getLogger("emulator")
@@ -71,12 +72,16 @@ class _InlineHandlerLoop:
         return getattr(self._loop, name)
 
 
-class _Handler(web_protocol.RequestHandler):
-    """aiohttp's connection handler with a header deadline, quiet client-mistake logs and,
-    before Python 3.12, no Task a request (`_InlineHandlerLoop`)."""
+class _Handler(WholeAnswers, web_protocol.RequestHandler):
+    """aiohttp's connection handler with a header deadline, quiet client-mistake logs, whole
+    answers sent together (outbox.py) and, before Python 3.12, no Task a request
+    (`_InlineHandlerLoop`)."""
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self, manager: web.Server, *, header_timeout: float, outbox: Outbox, **kwargs: Any
+    ) -> None:
         super().__init__(manager, **kwargs)
+        self._outbox = outbox
         if sys.version_info < (3, 12):
             self._loop = _InlineHandlerLoop(self._loop)  # type: ignore[assignment]
         self._header_timeout = header_timeout
@@ -98,6 +103,32 @@ class _Handler(web_protocol.RequestHandler):
             # keep-alive connection) costs no timer at all.
             loop = asyncio.get_running_loop()
             self._header_timer = loop.call_later(self._header_timeout, self._headers_late)
+
+    def send_whole(self, data: bytes) -> None:
+        """Send a whole answer (its head and body): held for the next pass of the loop when
+        nothing else can be written on this connection, or close it, before then; else now.
+
+        Nothing else can when the connection is kept (the answer says so: web.Answer's usual
+        case), no request waits behind this one (one already parsed would be answered in this
+        same pass, perhaps by a stream that writes at once), its body was read whole (aiohttp
+        closes a connection whose body was left unread), nobody is closing it, and the client
+        is reading (a paused writer must make the handler's drain wait, as it always has). A
+        request that arrives later is read in a later pass, after the outbox is sent."""
+        transport = self.transport
+        payload = self._payload
+        if (
+            self._messages
+            or self._paused
+            or self._close
+            or self._force_close
+            or payload is None
+            or not payload.is_eof()
+            or transport is None
+        ):
+            if transport is not None:
+                transport.write(data)
+            return
+        self._outbox.hold(transport, data)
 
     def resume_reading(self, resume_parser: bool = True) -> None:
         # aiohttp calls this after every read from a request body, paused or not. Unpaused,
@@ -223,9 +254,16 @@ class _Server(web.Server):
     def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timeout = header_timeout
+        self._outbox = Outbox(self._loop)  # (one for all its connections: one send a pass)
 
     def __call__(self) -> _Handler:
-        return _Handler(self, loop=self._loop, header_timeout=self._header_timeout, **self._kwargs)
+        return _Handler(
+            self,
+            loop=self._loop,
+            header_timeout=self._header_timeout,
+            outbox=self._outbox,
+            **self._kwargs,
+        )
 
 
 class Runner(web.AppRunner):

@@ -14,6 +14,7 @@ from aiohttp.http_writer import _serialize_headers  # (the C serialiser of aioht
 from multidict import CIMultiDict
 
 from emulator.call import CALL
+from emulator.outbox import WholeAnswers
 from emulator.plan.accounts import Caller
 from emulator.protocols.fields import compact
 
@@ -116,7 +117,9 @@ class DirectHead(web.StreamResponse):
 class Answer(DirectHead):
     """A whole answer. In the usual case its head and body go to the transport in one write
     when aiohttp prepares it, as aiohttp's writer would send them, without the writer's layers
-    (its buffered head, its end-of-body path: about 1.8 % of a chat request)."""
+    (its buffered head, its end-of-body path: about 1.8 % of a chat request); the emulator's
+    server may hold that write for the next pass of the loop, to send it with the others
+    (outbox.py)."""
 
     _send_headers_immediately = False  # (aiohttp's path too sends the head with the body)
 
@@ -137,7 +140,11 @@ class Answer(DirectHead):
         if transport is None or transport.is_closing():
             raise ConnectionResetError("Cannot write to closing transport")  # (as aiohttp's)
         head_bytes = _serialize_headers(self._status_line(), cast("CIMultiDict[str]", head))
-        transport.write(head_bytes + body)
+        protocol = request.protocol
+        if isinstance(protocol, WholeAnswers):  # the emulator's server: now, or with the
+            protocol.send_whole(head_bytes + body)  # others of this pass (outbox.py)
+        else:
+            transport.write(head_bytes + body)
         self._keep_alive, self._eof_sent, self._body_length = True, True, len(body)
         writer = request.writer
         await writer.drain()  # (a reader that stops reading holds the next answer back)

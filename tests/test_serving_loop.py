@@ -1,11 +1,13 @@
 """How the HTTP server runs a request's handler (emulator/serving.py): before Python 3.12, in
 its connection's own task rather than a new Task a request; on every version, with aiohttp's
 semantics kept: a handler outlives a client that hangs up, a failing handler is a 500 (aiohttp then
-closes that connection), pipelined requests are answered in order."""
+closes that connection), pipelined requests are answered in order; and how it sends whole answers
+(emulator/outbox.py): those of one pass of the loop together at the start of the next."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,7 +16,9 @@ import pytest
 from aiohttp import web
 
 from emulator.config import HttpLimits
+from emulator.outbox import Outbox
 from emulator.serving import Runner
+from emulator.web import Answer
 
 Serve = Callable[[web.Application], Awaitable[int]]
 
@@ -218,3 +222,102 @@ async def test_an_app_that_mounts_another_keeps_aiohttps_own_handling(serve: Ser
     assert mounted.endswith(b"\r\n\r\ninner")
     assert top.endswith(b"\r\n\r\nouter")
     assert seen_by_outer == [True, True]
+
+
+# ---- whole answers sent together (emulator/outbox.py) ---------------------------------------
+
+
+async def _connected_pair() -> tuple[socket.socket, asyncio.Transport]:
+    """A client socket (non-blocking) and the server side's asyncio transport, connected."""
+    client, server = socket.socketpair()
+    client.setblocking(False)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, server)
+    return client, transport
+
+
+def _received(client: socket.socket) -> bytes:
+    try:
+        return client.recv(1 << 16)
+    except BlockingIOError:
+        return b""
+
+
+async def test_answers_held_in_one_pass_go_out_at_the_next_in_order() -> None:
+    loop = asyncio.get_running_loop()
+    pairs = [await _connected_pair() for _ in range(3)]
+    outbox = Outbox(loop)
+    outbox.hold(pairs[0][1], b"first to one")
+    outbox.hold(pairs[1][1], b"to two")
+    outbox.hold(pairs[0][1], b", then again to one")
+    outbox.hold(pairs[2][1], b"to three, who hangs up")
+    pairs[2][1].close()  # (closing before the pass's end: its answer has nobody to go to)
+    held = [_received(client) for client, _ in pairs[:2]]
+    await asyncio.sleep(0)  # one pass of the loop
+    sent = [_received(client) for client, _ in pairs[:2]]
+    for client, transport in pairs:
+        client.close()
+        transport.close()
+
+    assert held == [b"", b""]  # nothing went out in the pass that held them
+    assert sent == [b"first to one, then again to one", b"to two"]
+
+
+def _answering(app: web.Application) -> None:
+    """Routes that answer with the emulator's whole answer (web.Answer), or with aiohttp's own
+    response (written at once by aiohttp's writer)."""
+
+    async def whole(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        return Answer(b"whole:" + request.path.encode() + b":" + body, {"Content-Type": "x/y"})
+
+    async def plain(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="plain:" + request.path)
+
+    app.router.add_route("*", "/whole/{n}", whole)
+    app.router.add_route("*", "/plain/{n}", plain)
+
+
+async def test_whole_answers_to_many_connections_at_once_arrive_whole_and_in_order(
+    serve: Serve,
+) -> None:
+    app = web.Application()
+    _answering(app)
+    port = await serve(app)
+
+    async def client(number: int) -> list[bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        bodies = []
+        for turn in range(3):
+            body = f"{number}.{turn}".encode()
+            head = f"POST /whole/{number} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}"
+            writer.write(head.encode() + b"\r\n\r\n" + body)
+            head_bytes = await reader.readuntil(b"\r\n\r\n")
+            length = int(head_bytes.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            bodies.append(await reader.readexactly(length))
+        writer.close()
+        await writer.wait_closed()
+        return bodies
+
+    got = await asyncio.wait_for(asyncio.gather(*(client(n) for n in range(16))), 10)
+
+    assert got == [
+        [f"whole:/whole/{n}:{n}.{turn}".encode() for turn in range(3)] for n in range(16)
+    ]
+
+
+async def test_a_whole_answer_with_a_request_pipelined_behind_it_is_not_overtaken(
+    serve: Serve,
+) -> None:
+    """The request behind is answered in the same pass, by a response aiohttp writes at once:
+    the whole answer before it is sent at once too, not held, or it would arrive second."""
+    app = web.Application()
+    _answering(app)
+    port = await serve(app)
+    answers = await exchange(port, get("/whole/1") + get("/plain/2") + get("/whole/3"), 3)
+
+    assert [answer.rsplit(b"\r\n\r\n", 1)[1] for answer in answers] == [
+        b"whole:/whole/1:",
+        b"plain:/plain/2",
+        b"whole:/whole/3:",
+    ]
