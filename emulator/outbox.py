@@ -33,8 +33,20 @@ class Outbox:
             self._loop.call_soon(self._send)
         held.append((transport, data))
 
+    def release(self, transport: asyncio.Transport) -> None:
+        """Send now what is held for `transport`: it is about to close (its client has shut
+        its sending half, and asyncio closes the connection when it reads that)."""
+        held = self._held
+        if any(holder is transport for holder, _ in held):
+            self._held = [(holder, data) for holder, data in held if holder is not transport]
+            self._write([(holder, data) for holder, data in held if holder is transport])
+
     def _send(self) -> None:
         held, self._held = self._held, []
+        self._write(held)
+
+    @staticmethod
+    def _write(held: list[tuple[asyncio.Transport, bytes]]) -> None:
         for transport, data in held:
             if transport.is_closing():  # the client hung up meanwhile: nobody to send it to
                 continue

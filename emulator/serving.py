@@ -130,6 +130,13 @@ class _Handler(WholeAnswers, web_protocol.RequestHandler):
             return
         self._outbox.hold(transport, data)
 
+    def eof_received(self) -> None:
+        # The client shut its sending half: asyncio closes the connection when this returns
+        # (as aiohttp's handler has it), perhaps in the pass that held this connection's
+        # answer. It goes out first.
+        if self.transport is not None:
+            self._outbox.release(self.transport)
+
     def resume_reading(self, resume_parser: bool = True) -> None:
         # aiohttp calls this after every read from a request body, paused or not. Unpaused,
         # it would feed the parser an empty chunk (with this class's checks) and resume a

@@ -321,3 +321,28 @@ async def test_a_whole_answer_with_a_request_pipelined_behind_it_is_not_overtake
         b"plain:/plain/2",
         b"whole:/whole/3:",
     ]
+
+
+async def test_a_client_that_stops_sending_after_its_request_still_gets_the_whole_answer(
+    serve: Serve,
+) -> None:
+    """A client may shut its sending half once its request is out (`shutdown(SHUT_WR)`);
+    asyncio closes the connection when it reads that, in the pass the handler answers in: the
+    answer held for the next pass is sent before (the handler's `eof_received`)."""
+    app = web.Application()
+    _answering(app)
+    port = await serve(app)
+    loop = asyncio.get_running_loop()
+    got = []
+    for number in range(20):  # (the end and the request in one read, or in two: both ways)
+        client = socket.create_connection(("127.0.0.1", port))
+        client.setblocking(False)
+        await loop.sock_sendall(client, get(f"/whole/{number}"))
+        client.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := await loop.sock_recv(client, 1 << 16):
+            received += chunk
+        client.close()
+        got.append(received.rsplit(b"\r\n\r\n", 1)[-1])
+
+    assert got == [f"whole:/whole/{number}:".encode() for number in range(20)]
