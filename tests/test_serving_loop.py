@@ -247,6 +247,7 @@ async def test_answers_held_in_one_pass_go_out_at_the_next_in_order() -> None:
     loop = asyncio.get_running_loop()
     pairs = [await _connected_pair() for _ in range(3)]
     outbox = Outbox(loop)
+    loop.call_soon(lambda: None)  # the loop has more to run, as under load: answers wait
     outbox.hold(pairs[0][1], b"first to one")
     outbox.hold(pairs[1][1], b"to two")
     outbox.hold(pairs[0][1], b", then again to one")
@@ -263,18 +264,35 @@ async def test_answers_held_in_one_pass_go_out_at_the_next_in_order() -> None:
     assert sent == [b"first to one, then again to one", b"to two"]
 
 
+async def test_an_answer_with_nothing_else_queued_goes_at_once() -> None:
+    """A lone request's answer is not held: nothing would go with it, and holding it would
+    cost a pass of the loop."""
+    client, transport = await _connected_pair()
+    outbox = Outbox(asyncio.get_running_loop())
+    outbox.hold(transport, b"alone")
+    at_once = _received(client)
+    client.close()
+    transport.close()
+
+    assert at_once == b"alone"
+
+
 def _answering(app: web.Application) -> None:
     """Routes that answer with the emulator's whole answer (web.Answer), or with aiohttp's own
-    response (written at once by aiohttp's writer)."""
+    response (written at once by aiohttp's writer); `/busy/` gives the loop something more to
+    run first, as other connections do under load (so the whole answer is held)."""
 
     async def whole(request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        if request.path.startswith("/busy/"):
+            asyncio.get_running_loop().call_soon(lambda: None)
         return Answer(b"whole:" + request.path.encode() + b":" + body, {"Content-Type": "x/y"})
 
     async def plain(request: web.Request) -> web.StreamResponse:
         return web.Response(text="plain:" + request.path)
 
     app.router.add_route("*", "/whole/{n}", whole)
+    app.router.add_route("*", "/busy/{n}", whole)
     app.router.add_route("*", "/plain/{n}", plain)
 
 
@@ -314,12 +332,12 @@ async def test_a_whole_answer_with_a_request_pipelined_behind_it_is_not_overtake
     app = web.Application()
     _answering(app)
     port = await serve(app)
-    answers = await exchange(port, get("/whole/1") + get("/plain/2") + get("/whole/3"), 3)
+    answers = await exchange(port, get("/busy/1") + get("/plain/2") + get("/busy/3"), 3)
 
     assert [answer.rsplit(b"\r\n\r\n", 1)[1] for answer in answers] == [
-        b"whole:/whole/1:",
+        b"whole:/busy/1:",
         b"plain:/plain/2",
-        b"whole:/whole/3:",
+        b"whole:/busy/3:",
     ]
 
 
