@@ -5,8 +5,8 @@ Under load a pass of the loop runs the handlers of many connections. Sent as eac
 answer wakes the client's process on its own, and the kernel's socket work falls between one
 handler and the next; sent together after the handlers, the first answer wakes the client and
 the rest find it awake (what Netty's flush consolidation does). On a two-core machine under
-16 keep-alive clients this halves the emulator's system time a chat request and takes about a
-fifth off its CPU (docs/performance.md); a server as fast as its client gains nothing from it.
+16 keep-alive clients this halves the emulator's system time a chat request and takes a tenth
+to a quarter off its CPU (docs/performance.md); a server as fast as its client gains nothing.
 An answer when the loop has nothing else queued to run goes at once: held, it would cost a lone
 request a pass of the loop more (4 % of its instructions) for nothing to send it with.
 
