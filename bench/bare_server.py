@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 from aiohttp import web
 
@@ -63,7 +64,37 @@ async def health(request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok")
 
 
+def hold_writes() -> None:
+    """Hold every write to a connection until the loop's next pass and send the pass's writes
+    together, as the emulator's outbox sends its whole answers (emulator/outbox.py): the bare
+    handler that change is measured against as well (`run.py --held-bare`). For measuring the
+    JSON answer only: every write of every connection is held, in order, so nothing here is
+    checked (a stream's backpressure, for one, is lost)."""
+    from asyncio import selector_events
+
+    # (asyncio's socket transport: a private class, which typeshed does not list)
+    transport_class: Any = getattr(selector_events, "_SelectorSocketTransport")  # noqa: B009
+    write = transport_class.write
+    held: list[tuple[Any, bytes]] = []
+
+    def send() -> None:
+        batch = held[:]
+        held.clear()
+        for transport, data in batch:
+            if not transport.is_closing():
+                write(transport, data)
+
+    def hold(transport: Any, data: bytes) -> None:
+        if not held:
+            transport._loop.call_soon(send)
+        held.append((transport, bytes(data)))
+
+    transport_class.write = hold
+
+
 def main() -> None:
+    if "--hold-writes" in sys.argv[2:]:
+        hold_writes()
     app = web.Application()
     app.router.add_post("/json", completion)
     app.router.add_post("/sse", stream)

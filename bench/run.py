@@ -439,6 +439,12 @@ def main() -> None:
         default="asyncio",
         help="the loop of the bare handler and the emulator (both: a second of each on uvloop)",
     )
+    parser.add_argument(
+        "--held-bare",
+        action="store_true",
+        help="also a bare handler whose writes wait for the loop's next pass and go together, "
+        "as the emulator's whole answers do (emulator/outbox.py)",
+    )
     args = parser.parse_args()
     if args.load == "wrk":
         ensure_wrk()
@@ -464,6 +470,12 @@ def main() -> None:
         bare = serve(
             [str(HERE / "bare_server.py"), str(bare_port)], f"http://127.0.0.1:{bare_port}/health"
         )
+        if args.held_bare:
+            held_port = free_port()
+            held = serve(
+                [str(HERE / "bare_server.py"), str(held_port), "--hold-writes"],
+                f"http://127.0.0.1:{held_port}/health",
+            )
         emulator = serve(emulator_args(emu_port), f"http://127.0.0.1:{emu_port}/_emulator/health")
         state = f"{state_dir.name}/state.db"
         stateful = serve(
@@ -486,8 +498,11 @@ def main() -> None:
         ant = f"{emu}/apps/anthropic/v1/messages"
         resp = f"{emu}/compatible-mode/v1/responses"
         bare_json = f"http://127.0.0.1:{bare_port}/json"
-        cases = [
-            Case("bare aiohttp JSON", bare, bare_json, {}, {}),
+        cases = [Case("bare aiohttp JSON", bare, bare_json, {}, {})]
+        if args.held_bare:
+            held_json = f"http://127.0.0.1:{held_port}/json"
+            cases.append(Case("bare aiohttp JSON, writes held together", held, held_json, {}, {}))
+        cases += [
             Case("openai chat, non-streaming", emulator, oai, CHAT_BODY, auth),
             Case(
                 "  same, pay-as-you-go (no ledger)",
