@@ -49,10 +49,10 @@ class Outbox:
     def release(self, transport: asyncio.Transport) -> None:
         """Send now what is held for `transport`: it is about to close (its client has shut
         its sending half, and asyncio closes the connection when it reads that)."""
-        held = self._held
-        if any(holder is transport for holder, _ in held):
-            self._held = [(holder, data) for holder, data in held if holder is not transport]
-            self._write([(holder, data) for holder, data in held if holder is transport])
+        mine = [item for item in self._held if item[0] is transport]
+        if mine:
+            self._held = [item for item in self._held if item[0] is not transport]
+            self._write(mine)
 
     def _send(self) -> None:
         held, self._held = self._held, []

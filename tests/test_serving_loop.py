@@ -45,18 +45,21 @@ async def exchange(port: int, raw: bytes, answers: int = 1) -> list[bytes]:
     """Send `raw` on one connection; the heads and bodies of `answers` answers."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(raw)
-    got = []
-    for _ in range(answers):
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        got.append(head + await reader.readexactly(length))
+    got = [await read_answer(reader) for _ in range(answers)]
     writer.close()
     await writer.wait_closed()
     return got
+
+
+async def read_answer(reader: asyncio.StreamReader) -> bytes:
+    """The head and body of the next answer on a connection (framed by Content-Length)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head + await reader.readexactly(length)
 
 
 def get(path: str) -> bytes:
@@ -310,9 +313,7 @@ async def test_whole_answers_to_many_connections_at_once_arrive_whole_and_in_ord
             body = f"{number}.{turn}".encode()
             head = f"POST /busy/{number} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}"
             writer.write(head.encode() + b"\r\n\r\n" + body)
-            head_bytes = await reader.readuntil(b"\r\n\r\n")
-            length = int(head_bytes.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-            bodies.append(await reader.readexactly(length))
+            bodies.append((await read_answer(reader)).rsplit(b"\r\n\r\n", 1)[1])
         writer.close()
         await writer.wait_closed()
         return bodies
