@@ -197,6 +197,96 @@ async def test_an_app_of_one_middleware_sees_routes_404s_405s_and_expect_as_aioh
     assert seen == ["/b 200", "/a 200", "/a/b 404", "/a 405"]
 
 
+async def test_a_fixed_paths_match_is_kept_and_every_other_match_is_the_routers(
+    serve: Serve,
+) -> None:
+    """A plain resource's match for its method is made once and shared by the requests after
+    (serving._request_handler); a 405 on the same path, a `*` route's, a dynamic route's, a
+    404 and an escaped spelling of the path still come from the router, request by request."""
+    matches: list[tuple[str, str, object]] = []
+
+    @web.middleware
+    async def outer(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            answer: web.StreamResponse = await handler(request)
+        except web.HTTPException as refused:
+            return web.Response(status=refused.status, text=f"refused {refused.status}")
+        return answer
+
+    def answering(name: str) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            assert request.app is app
+            matches.append((name, request.method, request.match_info))
+            return web.Response(text=f"{name}:{dict(request.match_info)}")
+
+        return handler
+
+    app = web.Application(middlewares=[outer])
+    app.router.add_post("/fixed", answering("post"))
+    app.router.add_get("/fixed", answering("get"), allow_head=False)
+    app.router.add_route("*", "/any", answering("any"))
+    app.router.add_post("/item/{id}", answering("item"))
+    port = await serve(app)
+
+    def post(path: str) -> bytes:
+        return f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+
+    def other(method: str, path: str) -> bytes:
+        return f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+
+    sent = [
+        post("/fixed"),
+        post("/fixed"),
+        get("/fixed"),
+        other("PUT", "/fixed"),
+        post("/fixed"),
+        other("PUT", "/fixed"),
+        other("PATCH", "/any"),
+        other("PATCH", "/any"),
+        post("/item/1"),
+        post("/item/1"),
+        post("/item/2"),
+        post("/fixed/"),
+        post("/fi%78ed"),
+    ]
+    answers = await exchange(port, b"".join(sent), answers=len(sent))
+    bodies = [answer.split(b"\r\n\r\n", 1)[1].decode() for answer in answers]
+
+    assert bodies == [
+        "post:{}",
+        "post:{}",
+        "get:{}",
+        "refused 405",
+        "post:{}",
+        "refused 405",
+        "any:{}",
+        "any:{}",
+        "item:{'id': '1'}",
+        "item:{'id': '1'}",
+        "item:{'id': '2'}",
+        "refused 404",
+        "post:{}",
+    ]
+    assert [(name, method) for name, method, _ in matches] == [
+        ("post", "POST"),
+        ("post", "POST"),
+        ("get", "GET"),
+        ("post", "POST"),
+        ("any", "PATCH"),
+        ("any", "PATCH"),
+        ("item", "POST"),
+        ("item", "POST"),
+        ("item", "POST"),
+        ("post", "POST"),
+    ]
+    posts = [match for name, _, match in matches if name == "post"]
+    assert all(match is posts[0] for match in posts)  # made once, the same each time after
+    # Not kept (the keys a client could make would have no bound): a `*` route's match, which
+    # takes any method, and a dynamic route's, which takes any path; the router's each time.
+    assert matches[4][2] is not matches[5][2]
+    assert matches[6][2] is not matches[7][2]
+
+
 async def test_an_app_that_mounts_another_keeps_aiohttps_own_handling(serve: Serve) -> None:
     """In an app that mounts another, `request.app` is the app whose middleware or handler
     runs (aiohttp's own middleware keeps it right): such an app is served by aiohttp's
