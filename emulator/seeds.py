@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import struct
 from collections.abc import Callable
 
 # The seeds a caller may choose (admin API, scenario files): a signed 64-bit number, which any
@@ -20,7 +21,8 @@ class Seeds:
         # The seed's part of every digest, hashed once: each digest copies this state.
         self._base = hashlib.sha256(str(seed).encode())
         # ... and a request id's first parts, for the digest every request draws.
-        self._request_id_digest = self.digester("uuid", "request")
+        self._request_id_base = self._base.copy()
+        self._request_id_base.update(_encoded(("uuid", "request")))
 
     @property
     def seed(self) -> int:
@@ -52,9 +54,33 @@ class Seeds:
         """A UUID-shaped id (8-4-4-4-12 hex, not RFC-4122 versioned, like DashScope's)."""
         return uuid_shaped(self.digest("uuid", *parts).hex())
 
-    def request_id(self, *parts: object) -> str:
-        """`uuid("request", *parts)`, its first two parts hashed once."""
-        return uuid_shaped(self._request_id_digest(*parts).hex())
+    def request_id(
+        self, method: str, target: str, body: bytes, arrived: float, sequence: int
+    ) -> str:
+        """`uuid("request", method, target, body, arrived, sequence)`, its first two parts
+        hashed once and the rest encoded as `_encoded` would, without its loop: every request
+        draws one (tests/test_seeds.py checks the two agree)."""
+        verb = method.encode("utf-8", "surrogatepass")
+        path = target.encode("utf-8", "surrogatepass")
+        instant, count = str(arrived).encode(), str(sequence).encode()
+        hasher = self._request_id_base.copy()
+        hasher.update(
+            b"".join(
+                (
+                    _LENGTH(len(verb)),
+                    verb,
+                    _LENGTH(len(path)),
+                    path,
+                    _LENGTH(len(body)),
+                    body,
+                    _LENGTH(len(instant)),
+                    instant,
+                    _LENGTH(len(count)),
+                    count,
+                )
+            )
+        )
+        return uuid_shaped(hasher.hexdigest())
 
 
 def _hashed(base: hashlib._Hash, parts: tuple[object, ...]) -> bytes:
@@ -63,6 +89,9 @@ def _hashed(base: hashlib._Hash, parts: tuple[object, ...]) -> bytes:
     hasher = base.copy()
     hasher.update(_encoded(parts))
     return hasher.digest()
+
+
+_LENGTH = struct.Struct(">Q").pack  # a part's length as _encoded writes it: 8 bytes, big-endian
 
 
 def _encoded(parts: tuple[object, ...]) -> bytes:
