@@ -394,12 +394,21 @@ def _round_ratios(figures: Figures, bare: Figures) -> str:
 # bare stream; the one written an event at a time is the issue's.
 ONE_WRITE = "bare aiohttp SSE, one write"
 UVLOOP = "uvloop: "  # the name of a case served on uvloop (--loop both)
-HEAD = (
-    "| case | req/s | req/s vs bare | req/s vs fakellm | server CPU us/req | CPU vs bare "
-    "| CPU vs bare, by round | CPU vs fakellm | p50 ms | p99 ms | load gen CPU | stream |\n|"
-    + "---|"
-    * 12
+COLUMNS = (
+    "case",
+    "req/s",
+    "req/s vs bare",
+    "req/s vs fakellm",
+    "server CPU us/req",
+    "CPU vs bare",
+    "CPU vs bare, by round",
+    "CPU vs fakellm",
+    "p50 ms",
+    "p99 ms",
+    "load gen CPU",
+    "stream",
 )
+HEAD = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS)
 # How the servers and the load generator share the cores: None, all of them; else (the
 # servers' cores, the load generator's).
 Placement = tuple[set[int], set[int]] | None
