@@ -30,16 +30,17 @@ async def read_body(request: web.Request) -> bytes:
     """The request body, decoded; raises ApiError (too large, bad encoding, too slow)."""
     limits = request.app[LIMITS]
     encoding = _encoding(request)
-    declared = request.content_length
-    if encoding is None and declared is not None and declared > limits.max_body:
-        raise ApiError("body_too_large", limit=limits.max_body)  # before a byte is read
+    content = request.content
     try:
-        if request.content.is_eof():  # all of it has arrived (the usual small body): no wait
-            if encoding is None:  # and plain: take what is buffered, in one piece
-                body = request.content.read_nowait()
-                if len(body) > limits.max_body:
-                    raise ApiError("body_too_large", limit=limits.max_body)
-                return body
+        if encoding is None and content.is_eof():  # all of it has arrived, plain (the usual
+            body = content.read_nowait()  # small body): what is buffered, in one piece
+            if len(body) > limits.max_body:
+                raise ApiError("body_too_large", limit=limits.max_body)
+            return body
+        declared = request.content_length
+        if encoding is None and declared is not None and declared > limits.max_body:
+            raise ApiError("body_too_large", limit=limits.max_body)  # before a byte is read
+        if content.is_eof():  # all of it has arrived, encoded: decoded here, no wait
             return await _read(request, encoding, limits.max_body)
         return await asyncio.wait_for(
             _read(request, encoding, limits.max_body), limits.body_timeout
