@@ -154,6 +154,12 @@ class Runtime:
             self._committing = []
             asyncio.get_running_loop().call_soon(self._commit)
 
+    @property
+    def commit_pending(self) -> bool:
+        """Whether persist_soon scheduled a commit that has not run yet (never without a
+        state file): what `persisted` would wait for."""
+        return self._committing is not None
+
     async def persisted(self) -> None:
         """Wait for the commit persist_soon scheduled, if one is; raise what it raised."""
         if self._committing is not None:

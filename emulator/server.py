@@ -146,7 +146,8 @@ async def gateway(
     if isinstance(response, (Answer, web.Response)) and isinstance(response.body, bytes):
         entry.response_body = clip(response.body)
     journal_once(request, response.status)  # a whole answer: committed with its charge
-    await _persisted(runtime)
+    if runtime.commit_pending:  # (in memory never: no frames to await for nothing)
+        await _persisted(runtime)
     if response.status < 500:
         runtime.last_failure = None
     return response
