@@ -21,8 +21,7 @@ class Seeds:
         # The seed's part of every digest, hashed once: each digest copies this state.
         self._base = hashlib.sha256(str(seed).encode())
         # ... and a request id's first parts, for the digest every request draws.
-        self._request_id_base = self._base.copy()
-        self._request_id_base.update(_encoded(("uuid", "request")))
+        self._request_id_base = self._prefixed(("uuid", "request"))
 
     @property
     def seed(self) -> int:
@@ -34,9 +33,14 @@ class Seeds:
     def digester(self, *first: object) -> Callable[..., bytes]:
         """`digest` with its first parts fixed and hashed once, for digests that all start
         with them: `digester(*a)(*b) == digest(*a, *b)`."""
+        base = self._prefixed(first)
+        return lambda *parts: _hashed(base, parts)
+
+    def _prefixed(self, first: tuple[object, ...]) -> hashlib._Hash:
+        """The hash of the seed and `first`, to copy for each digest that starts with them."""
         base = self._base.copy()
         base.update(_encoded(first))
-        return lambda *parts: _hashed(base, parts)
+        return base
 
     def integer(self, *parts: object) -> int:
         return int.from_bytes(self.digest(*parts)[:8], "big")
