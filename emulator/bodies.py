@@ -32,15 +32,16 @@ async def read_body(request: web.Request) -> bytes:
     encoding = _encoding(request)
     content = request.content
     try:
-        if encoding is None and content.is_eof():  # all of it has arrived, plain (the usual
-            body = content.read_nowait()  # small body): what is buffered, in one piece
-            if len(body) > limits.max_body:
-                raise ApiError("body_too_large", limit=limits.max_body)
-            return body
-        declared = request.content_length
-        if encoding is None and declared is not None and declared > limits.max_body:
-            raise ApiError("body_too_large", limit=limits.max_body)  # before a byte is read
-        if content.is_eof():  # all of it has arrived, encoded: decoded here, no wait
+        if encoding is None:
+            if content.is_eof():  # all of it has arrived (the usual small body): what is
+                body = content.read_nowait()  # buffered, in one piece, no wait
+                if len(body) > limits.max_body:
+                    raise ApiError("body_too_large", limit=limits.max_body)
+                return body
+            declared = request.content_length
+            if declared is not None and declared > limits.max_body:
+                raise ApiError("body_too_large", limit=limits.max_body)  # before a byte is read
+        elif content.is_eof():  # all of it has arrived, encoded: decoded here, no wait
             return await _read(request, encoding, limits.max_body)
         return await asyncio.wait_for(
             _read(request, encoding, limits.max_body), limits.body_timeout
