@@ -238,10 +238,11 @@ def _request_handler(app: web.Application, handle: Handler) -> Handler:
     (middleware,) = middlewares
     router = app.router
     # A fixed path's match, by method and path (the router's key), once made: the router walks
-    # its index and builds, completes and freezes a match each request (about 3 % of a chat
-    # request). Only a plain resource's match for a named method is kept: it has no parts taken
-    # from the path, and the keys are at most the app's routes (a `*` route, which takes any
-    # method, is left to the router). Shared by its requests: frozen, and read, never written.
+    # its index and builds, completes and freezes a match each request (about 2 % of a chat
+    # request's instructions). Only a plain resource's match for a named method is kept: it
+    # has no parts taken from the path, and the keys are at most the app's routes (a `*` route,
+    # which takes any method, is left to the router). Shared by its requests: frozen, and
+    # read, never written.
     fixed: dict[tuple[str, str], UrlMappingMatchInfo] = {}
 
     async def routed(request: web.BaseRequest) -> web.StreamResponse:
