@@ -38,12 +38,12 @@ class Outbox:
         """Send `data` on `transport` with the others of this pass, at the next; or now, when
         none is held and the loop has nothing else queued (a lone request)."""
         held = self._held
-        ready = self._ready
-        if not held and ready is not None and not len(ready):
-            transport.write(data)
-            return
-        if not held:  # the first of this pass: the loop sends them all at its next pass
-            self._loop.call_soon(self._send)
+        if not held:
+            ready = self._ready
+            if ready is not None and not len(ready):  # a lone request: nothing to wait for
+                transport.write(data)
+                return
+            self._loop.call_soon(self._send)  # the first of this pass: all go at the next
         held.append((transport, data))
 
     def release(self, transport: asyncio.Transport) -> None:
