@@ -17,7 +17,7 @@ from emulator.journal import Entry
 from emulator.runtime import RUNTIME
 from emulator.scenarios.faults import Fault
 from emulator.scenarios.rules import Probe, rule_error
-from emulator.web import DirectHead, headers
+from emulator.web import DirectHead, GatewayHead
 
 log = logging.getLogger("emulator")
 
@@ -63,7 +63,7 @@ async def sse_response(
     rule = call.answering.rule if call.answering is not None else None
     fault = rule.fault if rule is not None and rule.fault and rule.fault.touches_stream else None
     kind = DirectHead if fault is not None else _HeldHeaders
-    response = kind(headers(request, "text/event-stream;charset=UTF-8"))
+    response = kind(GatewayHead.of(request, "text/event-stream;charset=UTF-8"))
     started = False  # whether the status line went out
     pending: list[bytes] = []  # frames produced and not yet written
     size = 0  # their bytes

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import functools
 from email.utils import formatdate
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http import HttpVersion11
-from aiohttp.http_writer import _serialize_headers  # (the C serialiser of aiohttp's writer)
 from multidict import CIMultiDict
 
 from emulator.call import CALL
@@ -38,24 +37,51 @@ def _date_of_second(second: int) -> str:
     return formatdate(second, usegmt=True)
 
 
-def headers(request: web.Request, content_type: str) -> dict[str, str]:
-    """The headers DashScope's gateway sends (docs/sources.md), timed by the emulator's clock,
-    for a call the gateway admitted (its record read once: the request's own mapping and its
-    `app` cost a Python call each)."""
-    call = request[CALL]
-    now = call.runtime.clock.now()
-    arrived = call.arrived
-    return {
-        "Content-Type": content_type,
-        "x-request-id": call.request_id,
-        "vary": "Origin",
-        "x-dashscope-call-gateway": "true",
-        "req-arrive-time": str(int(arrived * 1000)),
-        "resp-start-time": str(int(now * 1000)),
-        "req-cost-time": str(int((now - arrived) * 1000)),
-        "Server": "istio-envoy",
-        "Date": http_date(now),
-    }
+class GatewayHead(NamedTuple):
+    """What DashScope's gateway headers (docs/sources.md) are made of, for one answer: a
+    whole answer in the usual case writes them straight into its head's bytes (`render`),
+    any other case takes them as a mapping (`fields`)."""
+
+    content_type: str
+    request_id: str
+    arrived: float  # clock time the request arrived
+    now: float  # clock time the answer starts
+
+    @classmethod
+    def of(cls, request: web.Request, content_type: str) -> GatewayHead:
+        # (the call's record read once: the request's own mapping and its `app` cost a
+        # Python call each)
+        call = request[CALL]
+        return cls(content_type, call.request_id, call.arrived, call.runtime.clock.now())
+
+    def fields(self) -> dict[str, str]:
+        arrived, now = self.arrived, self.now
+        return {
+            "Content-Type": self.content_type,
+            "x-request-id": self.request_id,
+            "vary": "Origin",
+            "x-dashscope-call-gateway": "true",
+            "req-arrive-time": str(int(arrived * 1000)),
+            "resp-start-time": str(int(now * 1000)),
+            "req-cost-time": str(int((now - arrived) * 1000)),
+            "Server": "istio-envoy",
+            "Date": http_date(now),
+        }
+
+    def render(self, status_line: str, framing: str) -> bytes:
+        """The head's bytes: `status_line`, `fields()` and the framing header (`name: value`)
+        as aiohttp's serialiser writes them, without building the mapping it walks
+        (tests/test_answer_framing.py holds the two equal). No value can hold a line break:
+        each is the emulator's own."""
+        arrived, now = self.arrived, self.now
+        return (
+            f"{status_line}\r\nContent-Type: {self.content_type}\r\n"
+            f"x-request-id: {self.request_id}\r\nvary: Origin\r\n"
+            f"x-dashscope-call-gateway: true\r\nreq-arrive-time: {int(arrived * 1000)}\r\n"
+            f"resp-start-time: {int(now * 1000)}\r\n"
+            f"req-cost-time: {int((now - arrived) * 1000)}\r\nServer: istio-envoy\r\n"
+            f"Date: {http_date(now)}\r\n{framing}\r\n\r\n"
+        ).encode()
 
 
 def json_response(request: web.Request, body: Any, status: int = 200) -> Answer:
@@ -64,7 +90,7 @@ def json_response(request: web.Request, body: Any, status: int = 200) -> Answer:
 
 def rendered_response(request: web.Request, text: str, status: int = 200) -> Answer:
     """A JSON answer already written as text."""
-    return Answer(text.encode(), headers(request, "application/json"), status)
+    return Answer(text.encode(), GatewayHead.of(request, "application/json"), status)
 
 
 class DirectHead(web.StreamResponse):
@@ -78,7 +104,7 @@ class DirectHead(web.StreamResponse):
     Content-Length for a whole answer), as aiohttp appends it. Every other case takes
     aiohttp's own path, which adds what HTTP/1.0, a closing connection or HEAD need."""
 
-    def __init__(self, head: dict[str, str], status: int = 200) -> None:
+    def __init__(self, head: GatewayHead, status: int = 200) -> None:
         super().__init__(status=status)
         self._head = head
 
@@ -95,7 +121,7 @@ class DirectHead(web.StreamResponse):
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         if self.prepared:
             return await super().prepare(request)
-        head = self._head
+        head = self._head.fields()
         self.enable_chunked_encoding()
         if not self._usual(request):
             self.headers.update(head)
@@ -123,23 +149,22 @@ class Answer(DirectHead):
 
     _send_headers_immediately = False  # (aiohttp's path too sends the head with the body)
 
-    def __init__(self, body: bytes, head: dict[str, str], status: int = 200) -> None:
+    def __init__(self, body: bytes, head: GatewayHead, status: int = 200) -> None:
         super().__init__(head, status)
         self.body = body
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         if self.prepared:
             return await super().prepare(request)
-        head, body = self._head, self.body
+        body = self.body
         if not self._usual(request):
-            self.headers.update(head)
+            self.headers.update(self._head.fields())
             self.content_length = len(body)
             return await web.StreamResponse.prepare(self, request)  # (DirectHead's would chunk)
-        head["Content-Length"] = str(len(body))
         transport = request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("Cannot write to closing transport")  # (as aiohttp's)
-        head_bytes = _serialize_headers(self._status_line(), cast("CIMultiDict[str]", head))
+        head_bytes = self._head.render(self._status_line(), f"Content-Length: {len(body)}")
         protocol = request.protocol
         if isinstance(protocol, WholeAnswers):  # the emulator's server: now, or with the
             protocol.send_whole(head_bytes + body)  # others of this pass (outbox.py)

@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
+from aiohttp.http_writer import _serialize_headers
+from multidict import CIMultiDict
 
 from emulator.config import Config
 from emulator.harness import RunningEmulator, start_emulator
+from emulator.web import GatewayHead
 from tests.conftest import FROZEN_AT
 from tests.raw_http import DASHSCOPE_HEADERS
 
@@ -219,3 +223,33 @@ def test_a_stream_has_the_same_head_with_chunked_framing_last(emulator: RunningE
             assert events.startswith(b"data: {") and events.endswith(b"data: [DONE]\n\n")
             if extra:
                 assert _closed(sock)
+
+
+@pytest.mark.parametrize(
+    ("status_line", "framing"),
+    [
+        ("HTTP/1.1 200 OK", "Content-Length: 812"),
+        ("HTTP/1.1 429 Too Many Requests", "Content-Length: 0"),
+        ("HTTP/1.1 200 OK", "Transfer-Encoding: chunked"),
+    ],
+)
+def test_a_heads_bytes_rendered_directly_are_aiohttps_serialisers(
+    status_line: str, framing: str
+) -> None:
+    # The usual whole answer renders its head without the mapping aiohttp's serialiser walks:
+    # the same bytes for any instants, including one a hair before the next second (where
+    # the Date is no longer the remembered second's) and a request answered in the second it
+    # arrived or seconds later.
+    name, _, value = framing.partition(": ")
+    for arrived, now in (
+        (1_777_593_600.0, 1_777_593_600.0),
+        (1_777_593_600.25, 1_777_593_600.2617),
+        (1_777_593_600.9, 1_777_593_603.9999996),
+        (0.0, 59.5),
+    ):
+        head = GatewayHead("application/json", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", arrived, now)
+        fields = head.fields()
+        fields[name] = value
+        assert head.render(status_line, framing) == _serialize_headers(
+            status_line, cast("CIMultiDict[str]", fields)
+        )

@@ -18,7 +18,7 @@ from aiohttp import web
 from emulator.config import HttpLimits
 from emulator.outbox import Outbox
 from emulator.serving import Runner
-from emulator.web import Answer
+from emulator.web import Answer, GatewayHead
 
 Serve = Callable[[web.Application], Awaitable[int]]
 
@@ -376,7 +376,8 @@ def _answering(app: web.Application) -> None:
         body = await request.read()
         if request.path.startswith("/busy/"):
             asyncio.get_running_loop().call_soon(lambda: None)
-        return Answer(b"whole:" + request.path.encode() + b":" + body, {"Content-Type": "x/y"})
+        head = GatewayHead("x/y", "an-id", 0.0, 0.0)
+        return Answer(b"whole:" + request.path.encode() + b":" + body, head)
 
     async def plain(request: web.Request) -> web.StreamResponse:
         return web.Response(text="plain:" + request.path)
