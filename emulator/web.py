@@ -172,7 +172,8 @@ class Answer(DirectHead):
             transport.write(head_bytes + body)
         self._keep_alive, self._eof_sent, self._body_length = True, True, len(body)
         writer = request.writer
-        await writer.drain()  # (a reader that stops reading holds the next answer back)
+        if protocol.writing_paused:  # (a reader that stops reading holds the next answer back:
+            await writer.drain()  # the transport paused the writing; most answers find it not)
         return writer
 
     async def write_eof(self, data: bytes = b"") -> None:
