@@ -70,7 +70,9 @@ class Seat:
 
     @property
     def remaining(self) -> int:
-        return max(0, self.quota - self.used)
+        # (`quota` written out: every request asks twice, and a property reading another costs
+        # a second call)
+        return max(0, TIER_CREDITS[self.tier] * MICRO + self.bonus - self.used)
 
 
 @dataclass
