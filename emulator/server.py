@@ -14,7 +14,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -88,23 +88,41 @@ def error_response(request: web.Request, error: ApiError, site: Site) -> Answer:
 # ---- the gateway --------------------------------------------------------------------------
 
 
+class _Place(NamedTuple):
+    """Where a request's path leads, as the gateway sorts requests."""
+
+    guarded: bool  # the admin API's, kept to loopback (admin_guard)
+    admin: bool  # the emulator's own: its API and its pages
+    site: Site | None  # the site an API call came to (None: the emulator's own, or no site)
+    management: bool  # the management API's, signed with an AccessKey
+
+
+# Remembered: a server sees the same few paths again and again (a bounded cache, as any path
+# may come in).
+@functools.lru_cache(maxsize=256)
+def _place(path: str) -> _Place:
+    admin = path.startswith(ADMIN_BASE + "/") or path == ADMIN_BASE
+    site = None if admin else site_of(path)
+    return _Place(guarded(path), admin, site, is_management(path))
+
+
 @web.middleware
 async def gateway(
     request: web.Request, handler: Handler, *, guard_passed: bool = False
 ) -> web.StreamResponse:
     # The only middleware (each is a coroutine frame every request pays for): the admin API's
     # guard comes first, then this again, its guard passed.
-    if not guard_passed and guarded(request.path):
+    path = request.path
+    place = _place(path)
+    if not guard_passed and place.guarded:
         return await admin_guard(
             request, functools.partial(gateway, handler=handler, guard_passed=True)
         )
     runtime = request.app[RUNTIME]
-    path = request.path
     arrived = runtime.clock.now()
     request[ARRIVED] = arrived
     runtime.requests_seen += 1
-    admin = path.startswith(ADMIN_BASE + "/") or path == ADMIN_BASE
-    site = None if admin else site_of(path)
+    admin, site = place.admin, place.site
     raw, refused, gone = b"", None, False
     if site is not None and request.match_info.http_exception is None:
         # Only a routed API call's body is read (a 404's or a 405's never is; the admin API
@@ -121,7 +139,7 @@ async def gateway(
     request_id = request[REQUEST_ID] = runtime.seeds.request_id(
         request.method, request.path_qs, raw, arrived, sequence
     )
-    if is_management(path):  # signed with an AccessKey, not a Bearer key: its own
+    if place.management:  # signed with an AccessKey, not a Bearer key: its own
         # check and envelope. Imported with the first management call: the module is the
         # largest a start would otherwise compile or load (8 ms from source), for a path
         # most runs never see.

@@ -6,7 +6,6 @@ live under a prefix each, so a mix-up is reproduced by changing only the base UR
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,9 +49,6 @@ SITES: tuple[Site, ...] = (
 _BY_LENGTH = sorted(SITES, key=lambda site: len(site.base), reverse=True)
 
 
-# Remembered: a server sees the same few paths again and again (a bounded cache, as any path
-# may come in).
-@functools.lru_cache(maxsize=256)
 def site_of(path: str) -> Site | None:
     """The site whose base path `path` is under (the longest match wins)."""
     for site in _BY_LENGTH:
