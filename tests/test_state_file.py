@@ -6,6 +6,7 @@ A file the emulator creates is readable by its owner only (it holds the full key
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -240,5 +241,8 @@ def test_a_file_with_a_schema_and_no_plan_yet_is_new(tmp_path: Path) -> None:
 def test_every_written_entry_passes_its_check(tmp_path: Path) -> None:
     """The check follows the journal: every field an Entry has is checked."""
     from emulator.plan.state_checks import ENTRY
+    from emulator.plan.store import _entry_json
 
-    assert set(ENTRY) == set(json.loads(json.dumps(vars(Entry("r", 0.0, "GET", "/")))))
+    written = json.loads(_entry_json(Entry("r", 0.0, "GET", "/")))
+    assert set(ENTRY) == set(written)
+    assert written == dataclasses.asdict(Entry("r", 0.0, "GET", "/"))  # every field, as it is

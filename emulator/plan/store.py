@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import os
 import sqlite3
 from collections import defaultdict
@@ -148,7 +149,9 @@ PLAN_COLUMNS = (
     "coding_tier",
     "coding_start",
 )
-ENTRY_FIELDS = frozenset(f.name for f in dataclasses.fields(Entry))
+_ENTRY_NAMES = tuple(f.name for f in dataclasses.fields(Entry))
+ENTRY_FIELDS = frozenset(_ENTRY_NAMES)
+_entry_values = operator.attrgetter(*_ENTRY_NAMES)  # an entry's fields, in their order
 
 Row = tuple[Any, ...]
 # What reading a damaged file may raise (ConfigError, itself a ValueError, is let through).
@@ -664,9 +667,9 @@ _ENTRY_JSON = encoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _entry_json(entry: Entry) -> str:
-    # vars(), not asdict(): the fields are flat (from_packs is a list of pairs), and asdict's
-    # deep copy is most of the cost of a journal write.
-    return _ENTRY_JSON(vars(entry))
+    # Its fields read in C, not asdict(): they are flat (from_packs is a list of pairs), and
+    # asdict's deep copy is most of the cost of a journal write.
+    return _ENTRY_JSON(dict(zip(_ENTRY_NAMES, _entry_values(entry), strict=True)))
 
 
 def _entry(body: dict[str, Any]) -> Entry:
