@@ -34,7 +34,6 @@ import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Literal
 
 from emulator.engine import tokens
@@ -91,9 +90,9 @@ class Prompt:
         """Whether any prefix can hit or be stored: a marker, or enough tokens for implicit."""
         return bool(self.markers) or self.tokens >= IMPLICIT_MIN_TOKENS
 
-    @cached_property
     def bounds(self) -> tuple[tuple[int, bytes], ...]:
-        """(prompt tokens, content digest) of every prefix."""
+        """(prompt tokens, content digest) of every prefix (asked only when the cache needs
+        them: most prompts are too small to cache)."""
         return tuple(zip(self.counts, _digests(self.messages, self.tools), strict=True))
 
 
@@ -119,8 +118,8 @@ class ContextCache:
         if not prompt.cacheable:  # most small requests: no hashing at all
             return _UNCACHEABLE
         if prompt.markers:
-            return self._explicit(scope, prompt.model, prompt.bounds, prompt.markers, now)
-        return self._implicit(scope, prompt.model, prompt.bounds, now)
+            return self._explicit(scope, prompt.model, prompt.bounds(), prompt.markers, now)
+        return self._implicit(scope, prompt.model, prompt.bounds(), now)
 
     # ---- modes ------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,15 +25,16 @@ _Class = TypeVar("_Class")
 # ResponseMeta, Caller, Cost, Charge, ResponsesRequest and Rendered elsewhere) are `record`s:
 # frozen for the type checker (mypy refuses an assignment to a field), plain dataclasses at run
 # time, because a frozen dataclass's __init__ pays an object.__setattr__ a field, several times
-# a plain one's cost, on every request (docs/performance.md). None is hashed (a plain dataclass
-# with eq is unhashable: that would raise).
+# a plain one's cost, on every request (docs/performance.md). Their fields are slots: no dict to
+# make and free with each. None is hashed (a plain dataclass with eq is unhashable: that would
+# raise).
 if TYPE_CHECKING:
     from typing_extensions import dataclass_transform
 
     @dataclass_transform(frozen_default=True)
     def record(cls: type[_Class]) -> type[_Class]: ...
 else:
-    record = dataclass
+    record = functools.partial(dataclass, slots=True)
 
 
 @dataclass(frozen=True)
