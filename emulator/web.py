@@ -94,15 +94,16 @@ def rendered_response(request: web.Request, text: str, status: int = 200) -> Ans
 
 
 class DirectHead(web.StreamResponse):
-    """A stream whose head is DashScope's headers (`headers`), written straight from their
-    dict in the usual case.
+    """A stream whose head is DashScope's headers (`GatewayHead`), written straight from
+    their dict in the usual case.
 
     aiohttp copies a response's headers into a case-insensitive multidict and looks a dozen of
     them up again before it writes them. The usual answer (HTTP/1.1, the connection kept, not
-    HEAD, no response-prepare signal) needs none of that: its head is serialised from the dict,
-    the same bytes in the same order, the framing header last (Transfer-Encoding, or
-    Content-Length for a whole answer), as aiohttp appends it. Every other case takes
-    aiohttp's own path, which adds what HTTP/1.0, a closing connection or HEAD need."""
+    HEAD, no response-prepare signal) needs none of that: its head is serialised from the dict
+    (a whole answer's rendered without one), the same bytes in the same order, the framing
+    header last (Transfer-Encoding, or Content-Length for a whole answer), as aiohttp appends
+    it. Every other case takes aiohttp's own path, which adds what HTTP/1.0, a closing
+    connection or HEAD need."""
 
     def __init__(self, head: GatewayHead, status: int = 200) -> None:
         super().__init__(status=status)
