@@ -77,7 +77,7 @@ def complete(
     )
     if charge is not None:
         entry.cost, entry.charged = charge.cost.total, charge.charged
-        entry.from_packs = list(charge.from_packs)
+        entry.from_packs = charge.from_packs
     if chat.stream:  # its usage goes out before the gateway's commit: journal it and commit
         journal_once(request, 200)  # the charge with it now (a whole answer's is, before sending)
     return result

@@ -66,7 +66,7 @@ def _generate(request: web.Request, image: ImageRequest) -> list[Picture]:
     charge = runtime.accounts.settle_images(caller, image.model, image.n)
     if charge is not None:
         entry.cost, entry.charged = charge.cost.total, charge.charged
-        entry.from_packs = list(charge.from_packs)
+        entry.from_packs = charge.from_packs
     runtime.gallery.forget_before(now)
     return pictures
 

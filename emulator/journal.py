@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from emulator.plan.calendar import iso
@@ -62,10 +63,10 @@ class Entry:
     output_tokens: int = 0
     cost: int = 0  # micro-Credits the usage is worth
     charged: int = 0  # micro-Credits taken (less than cost only when the balance ran out)
-    from_packs: list[tuple[str, int]] = field(default_factory=list)
+    from_packs: tuple[tuple[str, int], ...] = ()  # (pack, micro-Credits taken from it)
     rule: str | None = None  # the scenario rule that answered
     # When no rule answered: the closest rules and the fields each did not match.
-    near_misses: list[tuple[str, list[str]]] = field(default_factory=list)
+    near_misses: Sequence[tuple[str, list[str]]] = ()
     # For the usage page's row details, each cut to BODY_LIMIT; None when not kept (a stream).
     request_body: str | None = None
     response_body: str | None = None

@@ -389,7 +389,7 @@ def test_store_round_trips_exactly(tmp_path: Path) -> None:
         runtime.clock.advance(3 * 3600)  # the first calls fall out of every window's reach
     runtime.journal = Journal(limit=3)
     for number in range(5):
-        runtime.journal.record(Entry(f"r{number}", 1.5, "POST", "/x", from_packs=[("pack-1", 9)]))
+        runtime.journal.record(Entry(f"r{number}", 1.5, "POST", "/x", from_packs=(("pack-1", 9),)))
     runtime.persist()
     runtime.close()
 

@@ -667,7 +667,7 @@ _ENTRY_JSON = encoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _entry_json(entry: Entry) -> str:
-    # Its fields read in C, not asdict(): they are flat (from_packs is a list of pairs), and
+    # Its fields read in C, not asdict(): they are flat (from_packs is a tuple of pairs), and
     # asdict's deep copy is most of the cost of a journal write.
     return _ENTRY_JSON(dict(zip(_ENTRY_NAMES, _entry_values(entry), strict=True)))
 
@@ -675,5 +675,6 @@ def _entry_json(entry: Entry) -> str:
 def _entry(body: dict[str, Any]) -> Entry:
     """An Entry from its JSON; fields a later version added or dropped are defaulted / ignored."""
     known = {name: value for name, value in body.items() if name in ENTRY_FIELDS}
-    known["from_packs"] = [(pack, amount) for pack, amount in known.get("from_packs", [])]
+    known["from_packs"] = tuple((pack, amount) for pack, amount in known.get("from_packs", []))
+    known["near_misses"] = tuple((rule, fields) for rule, fields in known.get("near_misses", []))
     return Entry(**known)
