@@ -675,6 +675,6 @@ def _entry_json(entry: Entry) -> str:
 def _entry(body: dict[str, Any]) -> Entry:
     """An Entry from its JSON; fields a later version added or dropped are defaulted / ignored."""
     known = {name: value for name, value in body.items() if name in ENTRY_FIELDS}
-    known["from_packs"] = tuple((pack, amount) for pack, amount in known.get("from_packs", []))
-    known["near_misses"] = tuple((rule, fields) for rule, fields in known.get("near_misses", []))
+    for pairs in ("from_packs", "near_misses"):  # JSON's lists of pairs, as an Entry holds them
+        known[pairs] = tuple((first, second) for first, second in known.get(pairs, ()))
     return Entry(**known)
